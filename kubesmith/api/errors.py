@@ -192,7 +192,7 @@ def forbidden_request(user: str, verb: str, resource: str, group: str, name: str
     return StatusError(403, "Forbidden", msg, _details(name, group, resource))
 
 
-def forbidden(resource: str, name: str, message: str, group: str = "") -> StatusError:
+def forbidden_operation(resource: str, name: str, message: str, group: str = "") -> StatusError:
     prefix = _qualified(resource, group)
     if name:
         prefix += f' "{name}"'
@@ -252,3 +252,23 @@ def not_found_path() -> StatusError:
     return StatusError(404, "NotFound", "the server could not find the requested resource",
                        {"causes": [{"reason": "UnexpectedServerResponse",
                                     "message": "404 page not found"}]})
+
+
+# Field-level constructors that the module above lacks: ``forbidden`` is taken by the
+# request-level 403 constructor, so the FieldValueForbidden cause gets its own name.
+def field_forbidden(path: str, detail: str) -> FieldError:
+    """Upstream ``field.Forbidden``: the field may not be set (or changed) this way."""
+    return FieldError("FieldValueForbidden", path, detail)
+
+
+def too_many(path: str, actual: int, limit: int) -> FieldError:
+    """Upstream ``field.TooMany``: a list longer than allowed (``actual`` < 0 hides it)."""
+    detail = f"must have at most {limit} item" + ("" if limit == 1 else "s")
+    if actual < 0:
+        return FieldError("FieldValueTooMany", path, detail)
+    return FieldError("FieldValueTooMany", path, detail, actual, True)
+
+
+def field_not_found(path: str, value: Any, detail: str = "") -> FieldError:
+    """Upstream ``field.NotFound``: a reference to something that does not exist."""
+    return FieldError("FieldValueNotFound", path, detail, value, True)

@@ -1,0 +1,17 @@
+"""Per-resource strategies, chosen by (group, kind)."""
+
+from __future__ import annotations
+
+from kubesmith.api.resource_types import ResourceType
+from kubesmith.api.strategies.base import Strategy
+from kubesmith.api.strategies.namespaces import NamespaceStrategy
+from kubesmith.api.strategies.pods import PodStrategy
+
+_BY_KIND: dict[tuple[str, str], type[Strategy]] = {
+    ("", "Namespace"): NamespaceStrategy,
+    ("", "Pod"): PodStrategy,
+}
+
+
+def strategy_for(rt: ResourceType) -> Strategy:
+    return _BY_KIND.get((rt.group, rt.kind), Strategy)(rt)

@@ -1,0 +1,126 @@
+"""The strategy every resource plugs into the generic store (upstream's REST strategies).
+
+A strategy owns what differs between kinds: defaulting, what create and update may change
+(status is written only through the status subresource; spec changes bump
+``metadata.generation``), validation and the field labels selectors may use. The generic
+store (:mod:`kubesmith.api.store`) owns everything else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubesmith.api.errors import FieldError
+from kubesmith.api.resource_types import ResourceType
+from kubesmith.api.types import Obj
+
+# Metadata a status write may not change (upstream's ResetObjectMetaForStatus).
+_STATUS_RESET_META = ("deletionTimestamp", "generation", "labels", "annotations",
+                      "finalizers", "ownerReferences")
+
+
+class Strategy:
+    """Default behaviour: generation tracking for kinds with a spec, status through its
+    subresource only, no extra validation beyond ObjectMeta."""
+
+    def __init__(self, rt: ResourceType) -> None:
+        self.rt = rt
+        self.has_status = "status" in rt.subresources
+
+    # ---- hooks a resource module overrides --------------------------------------------
+    def default(self, obj: Obj) -> None:
+        """Upstream's SetDefaults for the kind (in place)."""
+
+    def prepare_for_create(self, obj: Obj) -> None:
+        """Reset what a client may not set on create."""
+        if self.has_status:
+            obj.pop("status", None)
+            self.initial_status(obj)
+        if "spec" in obj or self.has_status:
+            obj["metadata"]["generation"] = 1
+
+    def initial_status(self, obj: Obj) -> None:
+        """The status a new object starts with (none by default)."""
+
+    def prepare_for_update(self, new: Obj, old: Obj) -> None:
+        """Keep the old status, bump generation when the spec changed."""
+        if self.has_status:
+            if "status" in old:
+                new["status"] = old["status"]
+            else:
+                new.pop("status", None)
+        old_gen = old.get("metadata", {}).get("generation")
+        if old_gen is not None:
+            if self.spec_changed(new, old):
+                new["metadata"]["generation"] = int(old_gen) + 1
+            else:
+                new["metadata"]["generation"] = old_gen
+
+    def spec_changed(self, new: Obj, old: Obj) -> bool:
+        if "spec" in new or "spec" in old:
+            return bool(new.get("spec") != old.get("spec"))
+        # Kinds without a spec (ConfigMap-like) do not track generation by content.
+        return False
+
+    def prepare_for_status_update(self, new: Obj, old: Obj) -> None:
+        """A status write changes only ``status`` (and managedFields)."""
+        for key in list(new):
+            if key not in ("status", "metadata", "apiVersion", "kind"):
+                if key in old:
+                    new[key] = old[key]
+                else:
+                    del new[key]
+        for key, value in old.items():
+            if key not in new and key not in ("status",):
+                new[key] = value
+        new_meta = new["metadata"]
+        old_meta = old.get("metadata", {})
+        for f in _STATUS_RESET_META:
+            if f in old_meta:
+                new_meta[f] = old_meta[f]
+            else:
+                new_meta.pop(f, None)
+
+    def prepare_for_subresource(self, subresource: str, new: Obj, old: Obj) -> None:
+        """Dispatch an update to the preparation its subresource needs."""
+        if subresource == "status":
+            self.prepare_for_status_update(new, old)
+        elif subresource == "finalize":
+            self.prepare_for_finalize(new, old)
+        elif subresource == "binding":
+            # Only the server's own binding transform changed the object.
+            return
+        else:
+            self.prepare_for_update(new, old)
+
+    def prepare_for_finalize(self, new: Obj, old: Obj) -> None:
+        self.prepare_for_update(new, old)
+
+    def validate(self, obj: Obj) -> list[FieldError]:
+        return []
+
+    def validate_update(self, new: Obj, old: Obj) -> list[FieldError]:
+        return []
+
+    def fields_of(self, obj: Obj) -> dict[str, str]:
+        """Field-selector labels and their values for ``obj``."""
+        meta: dict[str, Any] = obj.get("metadata", {})
+        out = {"metadata.name": meta.get("name", "")}
+        if self.rt.namespaced:
+            out["metadata.namespace"] = meta.get("namespace", "")
+        return out
+
+    # Graceful deletion (only pods use it).
+    def delete_grace_period(self, obj: Obj, requested: int | None) -> int:
+        """Seconds the object stays (with deletionTimestamp set) before it is removed;
+        0 deletes at once."""
+        return 0
+
+    def begin_delete(self, obj: Obj) -> bool:
+        """Mark ``obj`` as being deleted (in place); True keeps it until finalized even
+        without metadata finalizers (namespaces wait for their spec finalizers)."""
+        return False
+
+    def ready_to_finalize(self, obj: Obj) -> bool:
+        """Whether a deleted object with no metadata finalizers left may go away now."""
+        return True

@@ -1,0 +1,392 @@
+"""The watch cache: LIST and WATCH served from memory, fed by one storage watch per resource.
+
+Design (kube-apiserver's cacher, in one asyncio event loop):
+
+* On start the cache lists its storage prefix at revision R, then opens a single storage
+  watch from R+1. Every storage event is decoded once, stamped with its revision and
+  encoded once (:class:`CachedObject.raw`); LIST pages and every watcher share those bytes.
+* ``revision`` is the last storage revision applied. Readers that need a consistent view
+  ask the store for its current revision and :meth:`WatchCache.wait_until_fresh` — the
+  cache catches up in microseconds for SQLite and within a watch round trip for etcd.
+* ``history`` keeps the most recent events so a watch can resume from a resourceVersion;
+  asking for one older than the history gives :class:`TooOldResourceVersion` (HTTP 410).
+* Fan-out is synchronous inside the loop: applying an event appends it to each matching
+  watcher's bounded queue. All bookkeeping happens between awaits, so a new watcher's
+  initial snapshot and its registration are atomic with respect to incoming events: no gap
+  and no duplicate. A watcher whose queue is full is closed (the client re-watches from its
+  last resourceVersion) so one slow client never holds the others back.
+* If the storage watch fails (compaction, backend restart) the cache re-lists and closes
+  every watcher, as the upstream cacher does; clients resume or re-list.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+import orjson
+
+from kubesmith.api.types import Obj
+from kubesmith.storage.interface import (
+    CompactedError,
+    EventType,
+    KeyValue,
+    Store,
+    StoreError,
+    WatchEvent,
+)
+
+log = logging.getLogger(__name__)
+
+EventKind = Literal["ADDED", "MODIFIED", "DELETED"]
+
+DEFAULT_HISTORY = 20_000
+DEFAULT_WATCHER_QUEUE = 10_000
+FRESHNESS_TIMEOUT = 3.0
+
+
+@dataclass(slots=True, eq=False)
+class CachedObject:
+    """One object at one revision, decoded and encoded once. Never mutate ``obj``."""
+
+    key: str
+    namespace: str
+    name: str
+    obj: Obj
+    raw: bytes
+    revision: int
+    labels: dict[str, str]
+    fields: dict[str, str]
+
+
+@dataclass(slots=True, eq=False)
+class CacheEvent:
+    """A change as the cache saw it; ``obj`` is the new state (the last state, stamped
+    with the deletion revision, for DELETED)."""
+
+    type: EventKind
+    revision: int
+    obj: CachedObject
+    prev: CachedObject | None
+
+
+class TooOldResourceVersion(Exception):
+    def __init__(self, requested: int, oldest: int) -> None:
+        super().__init__(f"too old resource version: {requested} ({oldest})")
+        self.requested = requested
+        self.oldest = oldest
+
+
+class CacheNotFresh(Exception):
+    def __init__(self, requested: int, current: int) -> None:
+        super().__init__(f"Too large resource version: {requested}, current: {current}")
+        self.requested = requested
+        self.current = current
+
+
+Predicate = Callable[[CachedObject], bool]
+FieldsOf = Callable[[Obj], dict[str, str]]
+
+
+@dataclass(eq=False)
+class CacheWatcher:
+    """One client's watch: events filtered by namespace and predicate, queued in order."""
+
+    namespace: str | None
+    predicate: Predicate | None
+    queue: asyncio.Queue[CacheEvent | None]
+    closed: bool = False
+    overflowed: bool = False
+    # The revision of the last event enqueued; bookmarks may be sent for any revision at
+    # or after it once the queue is drained.
+    last_revision: int = 0
+
+    def matches(self, cached: CachedObject) -> bool:
+        if self.namespace is not None and cached.namespace != self.namespace:
+            return False
+        return self.predicate is None or self.predicate(cached)
+
+    def offer(self, event: CacheEvent) -> None:
+        """Enqueue the event as this watcher sees it (filter transitions become
+        ADDED/DELETED as upstream's cache watcher does)."""
+        if self.closed:
+            return
+        cur = event.type != "DELETED" and self.matches(event.obj)
+        prev = event.prev is not None and self.matches(event.prev)
+        if event.type == "DELETED":
+            if not self.matches(event.obj):
+                return
+            out = event
+        elif cur and prev:
+            out = event
+        elif cur:
+            out = CacheEvent("ADDED", event.revision, event.obj, event.prev)
+        elif prev and event.prev is not None:
+            out = CacheEvent("DELETED", event.revision,
+                             restamp(event.prev, event.revision), None)
+        else:
+            self.last_revision = event.revision
+            return
+        try:
+            self.queue.put_nowait(out)
+            self.last_revision = event.revision
+        except asyncio.QueueFull:
+            self.overflowed = True
+            self.close()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            # Wake the reader: drain a slot if needed so the sentinel always fits.
+            if self.queue.full():
+                with contextlib.suppress(asyncio.QueueEmpty):
+                    self.queue.get_nowait()
+            self.queue.put_nowait(None)
+
+
+def restamp(cached: CachedObject, revision: int) -> CachedObject:
+    """The same object state carrying another resourceVersion (filter exits, deletes)."""
+    obj = orjson.loads(cached.raw)
+    obj["metadata"]["resourceVersion"] = str(revision)
+    return CachedObject(cached.key, cached.namespace, cached.name, obj, orjson.dumps(obj),
+                        revision, cached.labels, cached.fields)
+
+
+def _name_of(prefix: str, key: str) -> tuple[str, str]:
+    rest = key[len(prefix):]
+    ns, _, name = rest.rpartition("/")
+    return ns, name
+
+
+@dataclass(eq=False)
+class WatchCache:
+    """Objects under one storage prefix, kept current by one storage watch."""
+
+    store: Store
+    prefix: str
+    fields_of: FieldsOf
+    history_size: int = DEFAULT_HISTORY
+    watcher_queue_size: int = DEFAULT_WATCHER_QUEUE
+    revision: int = 0
+    objects: dict[str, CachedObject] = field(default_factory=dict)
+    _by_namespace: dict[str, dict[str, CachedObject]] = field(default_factory=dict)
+    _sorted_keys: list[str] | None = None
+    _history: deque[CacheEvent] = field(default_factory=deque)
+    # Events with revision > _history_floor are all in _history.
+    _history_floor: int = 0
+    _watchers: set[CacheWatcher] = field(default_factory=set)
+    _waiters: list[tuple[int, asyncio.Future[None]]] = field(default_factory=list)
+    _task: asyncio.Task[None] | None = None
+    _ready: asyncio.Event = field(default_factory=asyncio.Event)
+
+    # ---- lifecycle -------------------------------------------------------------------
+    async def start(self) -> None:
+        await self._initialize()
+        self._task = asyncio.create_task(self._run(), name=f"watchcache {self.prefix}")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for w in list(self._watchers):
+            w.close()
+
+    async def _initialize(self) -> None:
+        objects: dict[str, CachedObject] = {}
+        start_key = ""
+        revision = 0
+        while True:
+            page = await self.store.list(self.prefix, revision=revision, limit=5000,
+                                         start_key=start_key)
+            revision = page.revision
+            for kv in page.kvs:
+                objects[kv.key] = self._decode(kv, kv.mod_revision)
+            if not page.more or not page.kvs:
+                break
+            start_key = page.kvs[-1].key + "\x00"
+        self.objects = objects
+        self._by_namespace = {}
+        for cached in objects.values():
+            self._by_namespace.setdefault(cached.namespace, {})[cached.key] = cached
+        self._sorted_keys = None
+        self.revision = revision
+        self._history.clear()
+        self._history_floor = revision
+        self._ready.set()
+        self._wake_waiters()
+
+    async def _run(self) -> None:
+        backoff = 0.1
+        while True:
+            try:
+                async for event in self.store.watch(self.prefix,
+                                                    start_revision=self.revision + 1):
+                    self._apply(event)
+                    backoff = 0.1
+            except asyncio.CancelledError:
+                raise
+            except (CompactedError, StoreError, Exception) as exc:  # noqa: BLE001
+                # Any failure of the feed: re-list and make every watcher start over, as
+                # upstream's cacher does; never leave the cache silently stale.
+                log.warning("watch cache %s: storage watch failed (%s); re-listing",
+                            self.prefix, exc)
+                for w in list(self._watchers):
+                    w.close()
+                self._watchers.clear()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                try:
+                    await self._initialize()
+                except Exception as relist_exc:  # noqa: BLE001
+                    log.warning("watch cache %s: re-list failed: %s", self.prefix, relist_exc)
+
+    # ---- applying storage events -------------------------------------------------------
+    def _decode(self, kv: KeyValue, revision: int) -> CachedObject:
+        obj: Obj = orjson.loads(kv.value)
+        meta = obj.setdefault("metadata", {})
+        meta["resourceVersion"] = str(revision)
+        ns, name = _name_of(self.prefix, kv.key)
+        labels = meta.get("labels") or {}
+        return CachedObject(kv.key, ns, name, obj, orjson.dumps(obj), revision, labels,
+                            self.fields_of(obj))
+
+    def _apply(self, event: WatchEvent) -> None:
+        rev = event.revision
+        if rev <= self.revision:
+            return  # replayed duplicate after a reconnect
+        key = event.kv.key
+        prev = self.objects.get(key)
+        if event.type is EventType.DELETE:
+            if prev is None:
+                self.revision = rev
+                self._wake_waiters()
+                return
+            cached = restamp(prev, rev)
+            del self.objects[key]
+            ns_map = self._by_namespace.get(prev.namespace)
+            if ns_map is not None:
+                ns_map.pop(key, None)
+            self._sorted_keys = None
+            cev = CacheEvent("DELETED", rev, cached, prev)
+        else:
+            cached = self._decode(event.kv, rev)
+            self.objects[key] = cached
+            self._by_namespace.setdefault(cached.namespace, {})[key] = cached
+            if prev is None:
+                self._sorted_keys = None
+            cev = CacheEvent("MODIFIED" if prev else "ADDED", rev, cached, prev)
+        self.revision = rev
+        self._history.append(cev)
+        if len(self._history) > self.history_size:
+            dropped = self._history.popleft()
+            self._history_floor = dropped.revision
+        for w in list(self._watchers):
+            if w.closed:
+                self._watchers.discard(w)
+                continue
+            w.offer(cev)
+        self._wake_waiters()
+
+    # ---- freshness ---------------------------------------------------------------------
+    def _wake_waiters(self) -> None:
+        if not self._waiters:
+            return
+        keep = []
+        for rev, fut in self._waiters:
+            if rev <= self.revision:
+                if not fut.done():
+                    fut.set_result(None)
+            else:
+                keep.append((rev, fut))
+        self._waiters = keep
+
+    async def wait_until_fresh(self, revision: int, timeout: float = FRESHNESS_TIMEOUT) -> None:
+        """Return once the cache has applied ``revision`` (raise CacheNotFresh on timeout)."""
+        await self._ready.wait()
+        if revision <= self.revision:
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append((revision, fut))
+        try:
+            await asyncio.wait_for(fut, timeout)
+        except TimeoutError:
+            raise CacheNotFresh(revision, self.revision) from None
+
+    async def wait_consistent(self) -> int:
+        """Wait until the cache reflects every write acknowledged so far; return its rev."""
+        await self.wait_until_fresh(await self.store.current_revision())
+        return self.revision
+
+    # ---- reads -------------------------------------------------------------------------
+    def get(self, key: str) -> CachedObject | None:
+        return self.objects.get(key)
+
+    def sorted_keys(self) -> list[str]:
+        if self._sorted_keys is None:
+            self._sorted_keys = sorted(self.objects)
+        return self._sorted_keys
+
+    def iter_from(self, namespace: str | None, start_key: str = "") -> Iterator[CachedObject]:
+        """Objects in key order (optionally one namespace), from ``start_key`` on."""
+        if namespace is not None:
+            ns_map = self._by_namespace.get(namespace, {})
+            keys: Iterable[str] = sorted(k for k in ns_map if k >= start_key)
+            for k in keys:
+                yield ns_map[k]
+            return
+        keys_all = self.sorted_keys()
+        i = bisect.bisect_left(keys_all, start_key) if start_key else 0
+        objects = self.objects
+        for k in keys_all[i:]:
+            cached = objects.get(k)
+            if cached is not None:
+                yield cached
+
+    def count(self, namespace: str | None = None) -> int:
+        if namespace is None:
+            return len(self.objects)
+        return len(self._by_namespace.get(namespace, {}))
+
+    # ---- watching ----------------------------------------------------------------------
+    def watch(self, *, namespace: str | None, predicate: Predicate | None,
+              since: int | None) -> CacheWatcher:
+        """Register a watcher.
+
+        ``since=None`` starts with the current state as ADDED events (resourceVersion
+        unset or "0"); otherwise replays the history after ``since`` (raising
+        :class:`TooOldResourceVersion` if it was already dropped).
+        """
+        queue: asyncio.Queue[CacheEvent | None] = asyncio.Queue(self.watcher_queue_size)
+        w = CacheWatcher(namespace, predicate, queue, last_revision=self.revision)
+        if since is None:
+            initial = [c for c in self.iter_from(namespace) if w.matches(c)]
+            if len(initial) >= self.watcher_queue_size:
+                w.queue = queue = asyncio.Queue(len(initial) + self.watcher_queue_size)
+            for c in initial:
+                queue.put_nowait(CacheEvent("ADDED", c.revision, c, None))
+        else:
+            if since < self._history_floor:
+                raise TooOldResourceVersion(since, self._history_floor + 1)
+            backlog = [ev for ev in self._history if ev.revision > since]
+            if len(backlog) >= self.watcher_queue_size:
+                w.queue = queue = asyncio.Queue(len(backlog) + self.watcher_queue_size)
+            for ev in backlog:
+                w.offer(ev)
+        w.last_revision = self.revision
+        self._watchers.add(w)
+        return w
+
+    def unwatch(self, w: CacheWatcher) -> None:
+        self._watchers.discard(w)
+        w.closed = True
+
+    @property
+    def watcher_count(self) -> int:
+        return len(self._watchers)

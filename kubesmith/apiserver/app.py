@@ -1,0 +1,297 @@
+"""The API server: one aiohttp application over HTTPS, every request through one pipeline.
+
+    TLS (client certificate optional, verified against the cluster CA)
+      → request info (verb, group, version, namespace, resource, subresource, name)
+      → authenticate (401 when no authenticator recognises the caller; no anonymous access)
+      → authorize (403 with upstream's message)
+      → non-resource handlers (health, version, discovery, OpenAPI) or resource handlers
+        (admission runs inside the write path, after defaulting and before storage)
+
+Routing is a single catch-all handler parsing the path itself: Kubernetes paths are
+regular, and one dispatch beats a router with hundreds of patterns on the hot path. Every
+error leaves as a ``Status`` with the right code; an unexpected exception is logged with
+its traceback and answered 500 without details.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+from aiohttp import web
+
+from kubesmith import __version__
+from kubesmith.api import errors
+from kubesmith.api.registry import Registry
+from kubesmith.api.resources import Resources
+from kubesmith.api.store import ResourceStore
+from kubesmith.apiserver import handlers, pki, requestinfo, subresources
+from kubesmith.apiserver.admission import AdmissionChain, NamespaceLifecycle
+from kubesmith.apiserver.authn import AuthenticatorChain, UserInfo, X509Authenticator
+from kubesmith.apiserver.authz import (
+    Attributes,
+    AuthorizerChain,
+    Decision,
+    PrivilegedGroupAuthorizer,
+    PublicInfoAuthorizer,
+)
+from kubesmith.apiserver.discovery import Discovery
+from kubesmith.apiserver.openapi import OpenAPI
+
+log = logging.getLogger("kubesmith.apiserver")
+
+Handler = Callable[[handlers.RequestContext], Awaitable[web.StreamResponse]]
+
+_VERB_HANDLERS: dict[str, Handler] = {
+    "get": handlers.get,
+    "list": handlers.list_,
+    "watch": handlers.watch,
+    "create": handlers.create,
+    "update": handlers.update,
+    "patch": handlers.patch,
+    "delete": handlers.delete,
+    "deletecollection": handlers.delete_collection,
+}
+
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+
+
+@dataclass
+class ServerConfig:
+    data_dir: Path
+    datastore: str = ""
+    bind_address: str = "127.0.0.1"
+    secure_port: int = 6443
+    tls_sans: list[str] = field(default_factory=list)
+    advertise_address: str = ""
+
+    @property
+    def datastore_url(self) -> str:
+        return self.datastore or f"sqlite://{self.data_dir.resolve() / 'db' / 'state.db'}"
+
+
+class APIServer:
+    def __init__(self, config: ServerConfig, resources: Resources) -> None:
+        self.config = config
+        self.resources = resources
+        self.registry: Registry = resources.registry
+        self.discovery = Discovery(self.registry)
+        self.openapi = OpenAPI(self.registry)
+        self.authn = AuthenticatorChain([X509Authenticator()])
+        self.authz = AuthorizerChain([PrivilegedGroupAuthorizer(), PublicInfoAuthorizer()])
+        self.admission = AdmissionChain([NamespaceLifecycle(resources)])
+        self.started = time.monotonic()
+        self.ready = False
+
+    # ---- construction ------------------------------------------------------------------
+    @classmethod
+    async def create(cls, config: ServerConfig) -> APIServer:
+        resources = await Resources.open(Registry(), config.datastore_url)
+        await resources.start()
+        server = cls(config, resources)
+        await server.bootstrap()
+        server.ready = True
+        return server
+
+    async def bootstrap(self) -> None:
+        """Objects every cluster has: the system namespaces."""
+        ns_store = self.resources.for_kind("", "Namespace")
+        assert ns_store is not None
+        for name in SYSTEM_NAMESPACES:
+            if ns_store.cache.get(ns_store.key(None, name)) is None:
+                try:
+                    await ns_store.create(None, {"apiVersion": "v1", "kind": "Namespace",
+                                                 "metadata": {"name": name}})
+                except errors.StatusError as exc:
+                    if exc.code != 409:
+                        raise
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=4 * 1024 * 1024, handler_args={
+            "max_field_size": 16384})
+        app.router.add_route("*", "/{tail:.*}", self.handle)
+        return app
+
+    # ---- the pipeline ------------------------------------------------------------------
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        try:
+            return await self._handle(request)
+        except errors.StatusError as exc:
+            return _status_response(exc)
+        except (asyncio.CancelledError, ConnectionResetError):
+            raise
+        except Exception:
+            log.exception("internal error serving %s %s", request.method, request.path)
+            return _status_response(errors.internal_error(
+                "an unexpected error occurred; see the server log"))
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        query = {k: v for k, v in request.query.items()}
+        info = requestinfo.parse(request.method, request.path, query)
+        user = await self.authn.authenticate(request)
+        if user is None:
+            raise errors.unauthorized()
+        await self._authorize(user, info)
+        if not info.is_resource:
+            return await self._non_resource(request, info)
+        return await self._resource(request, info, user)
+
+    async def _authorize(self, user: UserInfo, info: requestinfo.RequestInfo) -> None:
+        attrs = Attributes(user, info.verb, info.is_resource, info.path, info.group,
+                           info.version, info.resource, info.subresource, info.namespace,
+                           info.name)
+        decision, reason = await self.authz.authorize(attrs)
+        if decision is Decision.ALLOW:
+            return
+        if info.is_resource:
+            raise errors.forbidden_request(user.name, info.verb, info.resource
+                                           + (f"/{info.subresource}" if info.subresource
+                                              else ""), info.group, info.name,
+                                           info.namespace, reason)
+        raise errors.StatusError(
+            403, "Forbidden",
+            f'forbidden: User "{user.name}" cannot {info.verb} path "{info.path}"'
+            + (f": {reason}" if reason else ""), {})
+
+    async def _non_resource(self, request: web.Request,
+                            info: requestinfo.RequestInfo) -> web.StreamResponse:
+        path = request.path.rstrip("/") or "/"
+        if request.method not in ("GET", "HEAD"):
+            raise errors.method_not_supported("", request.method)
+        if path in ("/healthz", "/livez", "/readyz") or path.startswith(
+                ("/healthz/", "/livez/", "/readyz/")):
+            if path.startswith("/readyz") and not self.ready:
+                return web.Response(status=500, text="[-]ready failed\nreadyz check failed\n")
+            return web.Response(text="ok", content_type="text/plain")
+        if path == "/version":
+            return web.json_response(version_info())
+        if path.startswith("/openapi"):
+            reply = self.openapi.respond(path, dict(request.query),
+                                         request.headers.get("Accept"),
+                                         request.headers.get("If-None-Match"))
+        else:
+            reply = self.discovery.respond(path, request.headers.get("Accept"),
+                                           request.headers.get("If-None-Match"))
+        if reply is None:
+            raise errors.not_found_path()
+        return web.Response(status=reply.status, body=reply.body or None,
+                            headers=dict(reply.headers))
+
+    async def _resource(self, request: web.Request, info: requestinfo.RequestInfo,
+                        user: UserInfo) -> web.StreamResponse:
+        rt = self.registry.lookup(info.group, info.version, info.resource)
+        if rt is None:
+            raise errors.not_found_path()
+        if rt.namespaced and not info.namespace and info.verb not in ("list", "watch"):
+            raise errors.not_found_path()
+        if info.subresource:
+            if info.subresource not in rt.subresources:
+                raise errors.not_found_path()
+            handler = subresources.handler_for(rt, info)
+            if handler is None:
+                raise errors.method_not_supported(f"{rt.plural}/{info.subresource}",
+                                                  info.verb, rt.group)
+        else:
+            if info.verb not in rt.verbs:
+                raise errors.method_not_supported(rt.plural, info.verb, rt.group)
+            if rt.virtual:
+                handler = subresources.virtual_handler(rt)
+            else:
+                handler = _VERB_HANDLERS[info.verb]
+        rs = self.resources.get(rt) if not rt.virtual else None
+        ctx = handlers.RequestContext(request, info, user, rt,
+                                      rs if rs is not None else _NO_STORE, self.admission)
+        ctx.server = self  # type: ignore[attr-defined]
+        return await handler(ctx)
+
+    # ---- serving -----------------------------------------------------------------------
+    def ssl_context(self) -> ssl.SSLContext:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.set_ciphers("ECDHE+AESGCM:ECDHE+CHACHA20")
+        d = self.config.data_dir / "pki"
+        ctx.load_cert_chain(d / "apiserver.crt", d / "apiserver.key")
+        ctx.load_verify_locations(d / "ca.crt")
+        # Optional: requests without a certificate may still authenticate with a token.
+        ctx.verify_mode = ssl.CERT_OPTIONAL
+        return ctx
+
+    async def close(self) -> None:
+        await self.resources.close()
+
+
+class _NoStore:
+    """Placeholder for virtual resources, which never reach the generic store."""
+
+
+_NO_STORE: ResourceStore = _NoStore()  # type: ignore[assignment]
+
+
+def _status_response(exc: errors.StatusError) -> web.Response:
+    headers = {"Content-Type": "application/json", "Cache-Control": "no-cache, private"}
+    headers.update(exc.headers)
+    return web.Response(status=exc.code, body=orjson.dumps(exc.to_status()), headers=headers)
+
+
+def version_info() -> dict[str, str]:
+    import platform
+
+    return {
+        "major": "1", "minor": "37", "emulationMajor": "1", "emulationMinor": "37",
+        "minCompatibilityMajor": "1", "minCompatibilityMinor": "36",
+        "gitVersion": f"v1.37.0-kubesmith.{__version__}", "gitCommit": "",
+        "gitTreeState": "clean", "buildDate": "", "goVersion": "",
+        "compiler": "cpython", "platform": f"linux/{_arch(platform.machine())}",
+    }
+
+
+def _arch(machine: str) -> str:
+    return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
+
+
+def prepare_pki(config: ServerConfig) -> tuple[pki.KeyPair, Path]:
+    """CA, serving certificate and the admin kubeconfig under the data directory."""
+    d = config.data_dir / "pki"
+    ca = pki.ensure_ca(d)
+    sans = pki.default_sans(config.bind_address,
+                            [*config.tls_sans, *([config.advertise_address]
+                                                 if config.advertise_address else [])])
+    pki.ensure_serving_cert(ca, d, sans)
+    admin = pki.ensure_client_cert(ca, d, "admin", "kubernetes-admin", ["system:masters"])
+    host = config.advertise_address or (
+        "127.0.0.1" if config.bind_address in ("0.0.0.0", "::", "") else config.bind_address)
+    if ":" in host:
+        host = f"[{host}]"
+    kubeconfig = config.data_dir / "admin.kubeconfig"
+    pki.write_kubeconfig(kubeconfig, server=f"https://{host}:{config.secure_port}", ca=ca,
+                         client=admin)
+    return ca, kubeconfig
+
+
+async def serve(config: ServerConfig, *, ready: Callable[[Path], None] | None = None
+                ) -> None:
+    """Run the API server until cancelled."""
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    config.data_dir.chmod(0o700)
+    _, kubeconfig = prepare_pki(config)
+    server = await APIServer.create(config)
+    runner = web.AppRunner(server.app(), access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, config.bind_address, config.secure_port,
+                       ssl_context=server.ssl_context(), backlog=1024, reuse_address=True)
+    await site.start()
+    log.info("serving on https://%s:%d (datastore %s)", config.bind_address,
+             config.secure_port, config.datastore_url.split("?")[0])
+    if ready:
+        ready(kubeconfig)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+        await server.close()

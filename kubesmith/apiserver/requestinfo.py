@@ -1,0 +1,80 @@
+"""What a request is about, parsed from its method and path (upstream's RequestInfo).
+
+``/api/v1/namespaces/ns/pods/name/status`` → resource request: verb from the method (GET on
+a collection is ``list``, or ``watch`` with ``?watch=true``), group "", version v1,
+namespace ns, resource pods, name, subresource status. Everything else (``/healthz``,
+``/version``, ``/openapi/v2``) is a non-resource request, authorized by its path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+_TRUE = ("true", "1")
+
+
+@dataclass(frozen=True, slots=True)
+class RequestInfo:
+    is_resource: bool
+    verb: str
+    path: str
+    api_prefix: str = ""
+    group: str = ""
+    version: str = ""
+    namespace: str = ""
+    resource: str = ""
+    subresource: str = ""
+    name: str = ""
+    parts: tuple[str, ...] = ()
+
+
+_METHOD_VERBS = {"POST": "create", "GET": "get", "HEAD": "get", "PUT": "update",
+                 "PATCH": "patch", "DELETE": "delete"}
+
+
+def parse(method: str, path: str, query: dict[str, str]) -> RequestInfo:
+    """Classify a request. ``query`` is the parsed query string (first values)."""
+    segments = [unquote(s) for s in path.strip("/").split("/")] if path.strip("/") else []
+    verb = _METHOD_VERBS.get(method.upper(), method.lower())
+    if not segments or segments[0] not in ("api", "apis"):
+        return RequestInfo(False, verb, path)
+    prefix = segments[0]
+    rest = segments[1:]
+    group = ""
+    if prefix == "apis":
+        if not rest:
+            return RequestInfo(False, verb, path)
+        group, rest = rest[0], rest[1:]
+    if not rest:
+        return RequestInfo(False, verb, path)
+    version, rest = rest[0], rest[1:]
+    if not rest:
+        return RequestInfo(False, verb, path, prefix, group, version)
+    # Deprecated /watch/ prefix paths.
+    if rest[0] == "watch":
+        rest = rest[1:]
+        verb = "watch"
+    namespace = ""
+    if rest and rest[0] == "namespaces":
+        if len(rest) >= 3:
+            namespace, rest = rest[1], rest[2:]
+        else:
+            # /namespaces or /namespaces/{name}: the namespace resource itself.
+            if len(rest) == 2:
+                namespace = rest[1]
+    resource = rest[0] if rest else ""
+    name = rest[1] if len(rest) > 1 else ""
+    subresource = rest[2] if len(rest) > 2 else ""
+    if resource == "namespaces" and not subresource and len(rest) == 2:
+        namespace = name
+    elif resource == "namespaces" and len(rest) == 3:
+        namespace = name
+    if not name and verb == "get":
+        verb = "watch" if query.get("watch", "").lower() in _TRUE else "list"
+    elif not name and verb == "delete":
+        verb = "deletecollection"
+    elif name and verb == "get" and query.get("watch", "").lower() in _TRUE:
+        verb = "watch"
+    return RequestInfo(True, verb, path, prefix, group, version, namespace, resource,
+                       subresource, name, tuple(rest))

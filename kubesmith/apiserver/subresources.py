@@ -1,0 +1,306 @@
+"""Subresources and computed (never stored) resources.
+
+* ``status`` reuses the generic get/update/patch handlers: the store's status strategy
+  keeps everything but ``.status``.
+* ``scale`` presents ``autoscaling/v1`` Scale for Deployments, ReplicaSets, StatefulSets
+  and ReplicationControllers and writes ``spec.replicas`` back.
+* ``pods/binding`` (and the ``bindings`` resource) assign a pending pod to a node exactly
+  once; ``pods/eviction`` deletes a pod on request.
+* ``namespaces/finalize`` changes only ``spec.finalizers``.
+* Reviews (SelfSubjectAccessReview, SubjectAccessReview, LocalSubjectAccessReview,
+  SelfSubjectReview, TokenReview) are answered from the server's authenticators and
+  authorizers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from kubesmith.api import errors, objectmeta
+from kubesmith.api.resource_types import ResourceType
+from kubesmith.api.store import DeleteOptions
+from kubesmith.api.types import Obj
+from kubesmith.apiserver import handlers, negotiation, objects, patching
+from kubesmith.apiserver.authz import Attributes, Decision
+from kubesmith.apiserver.requestinfo import RequestInfo
+
+Handler = Callable[[handlers.RequestContext], Awaitable[web.StreamResponse]]
+
+_SCALABLE = {("apps", "deployments"), ("apps", "replicasets"), ("apps", "statefulsets"),
+             ("", "replicationcontrollers")}
+
+
+def handler_for(rt: ResourceType, info: RequestInfo) -> Handler | None:
+    sub, verb = info.subresource, info.verb
+    if sub == "status" and verb in ("get", "update", "patch"):
+        return {"get": handlers.get, "update": handlers.update, "patch": handlers.patch}[verb]
+    if sub == "scale" and (rt.group, rt.plural) in _SCALABLE and \
+            verb in ("get", "update", "patch"):
+        return {"get": scale_get, "update": scale_update, "patch": scale_patch}[verb]
+    if sub == "binding" and verb == "create":
+        return pod_binding
+    if sub == "eviction" and verb == "create":
+        return pod_eviction
+    if sub == "finalize" and verb == "update":
+        return handlers.finalize
+    return None
+
+
+def virtual_handler(rt: ResourceType) -> Handler:
+    if rt.plural == "bindings":
+        return pod_binding
+    return _REVIEWS.get(rt.plural, _unsupported)
+
+
+async def _unsupported(ctx: handlers.RequestContext) -> web.StreamResponse:
+    raise errors.method_not_supported(ctx.rt.plural, ctx.info.verb, ctx.rt.group)
+
+
+# ---- scale -------------------------------------------------------------------------------
+
+def _selector_string(obj: Obj) -> str:
+    sel = obj.get("spec", {}).get("selector") or {}
+    if obj.get("kind") == "ReplicationController":
+        return ",".join(f"{k}={v}" for k, v in sorted(sel.items()))
+    parts = [f"{k}={v}" for k, v in sorted((sel.get("matchLabels") or {}).items())]
+    for expr in sel.get("matchExpressions") or []:
+        op = expr.get("operator")
+        key = expr.get("key")
+        values = ",".join(sorted(expr.get("values") or []))
+        if op == "In":
+            parts.append(f"{key} in ({values})")
+        elif op == "NotIn":
+            parts.append(f"{key} notin ({values})")
+        elif op == "Exists":
+            parts.append(str(key))
+        elif op == "DoesNotExist":
+            parts.append(f"!{key}")
+    return ",".join(parts)
+
+
+def scale_of(obj: Obj) -> Obj:
+    meta = obj.get("metadata", {})
+    return {
+        "kind": "Scale", "apiVersion": "autoscaling/v1",
+        "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion",
+                                          "creationTimestamp") if k in meta},
+        "spec": {"replicas": obj.get("spec", {}).get("replicas", 0)},
+        "status": {"replicas": obj.get("status", {}).get("replicas", 0),
+                   "selector": _selector_string(obj)},
+    }
+
+
+async def scale_get(ctx: handlers.RequestContext) -> web.StreamResponse:
+    cached = await ctx.rs.get(ctx.namespace, ctx.info.name, ctx.query.get("resourceVersion"))
+    return ctx.respond(scale_of(cached.obj))
+
+
+def _apply_scale(current: Obj, scale: Obj) -> Obj:
+    replicas = scale.get("spec", {}).get("replicas")
+    if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+        raise errors.invalid_object("Scale", current["metadata"]["name"], [errors.invalid(
+            "spec.replicas", replicas, "must be greater than or equal to 0")], "autoscaling")
+    rv = scale.get("metadata", {}).get("resourceVersion")
+    if rv and rv != current["metadata"].get("resourceVersion"):
+        raise errors.conflict(current["kind"].lower() + "s", current["metadata"]["name"],
+                              errors.STALE_OBJECT)
+    current.setdefault("spec", {})["replicas"] = replicas
+    return current
+
+
+async def scale_update(ctx: handlers.RequestContext) -> web.StreamResponse:
+    body = await handlers._read_body(ctx.request)
+    scale = negotiation.decode_object(
+        body, negotiation.content_type_of(ctx.request.headers.get("Content-Type")))
+    objects.check_type(ctx.rt, scale, "scale")
+    opts = ctx.write_options("UPDATE", ctx.info.name)
+    opts.subresource = "scale"
+    result, _ = await ctx.rs.update(ctx.namespace, ctx.info.name,
+                                    lambda cur: _apply_scale(_must(cur), scale), opts,
+                                    retry_on_conflict=False)
+    return ctx.respond(scale_of(result))
+
+
+async def scale_patch(ctx: handlers.RequestContext) -> web.StreamResponse:
+    ctype = negotiation.content_type_of(ctx.request.headers.get("Content-Type"))
+    if ctype not in negotiation.PATCH_TYPES:
+        raise errors.unsupported_media_type(ctype)
+    doc = negotiation.decode_body(await handlers._read_body(ctx.request), ctype)
+    scale_rt = ResourceType("autoscaling", "v1", "Scale", "scale", ctx.rt.namespaced)
+    patch_scale = patching.patcher(scale_rt, ctype, doc, manager=ctx.field_manager(),
+                                   force=ctx.flag("force"), subresource="scale")
+
+    def transform(cur: Obj | None) -> Obj:
+        current = _must(cur)
+        return _apply_scale(current, patch_scale(scale_of(current)))
+
+    opts = ctx.write_options("UPDATE", ctx.info.name)
+    opts.subresource = "scale"
+    result, _ = await ctx.rs.update(ctx.namespace, ctx.info.name, transform, opts)
+    return ctx.respond(scale_of(result))
+
+
+def _must(obj: Obj | None) -> Obj:
+    if obj is None:
+        raise errors.internal_error("object vanished during update")
+    return obj
+
+
+# ---- pods --------------------------------------------------------------------------------
+
+async def pod_binding(ctx: handlers.RequestContext) -> web.StreamResponse:
+    body = await handlers._read_body(ctx.request)
+    binding = negotiation.decode_object(
+        body, negotiation.content_type_of(ctx.request.headers.get("Content-Type")))
+    objects.check_type(ctx.rt if ctx.rt.plural == "bindings" else ctx.rt, binding, "binding")
+    name = ctx.info.name or binding.get("metadata", {}).get("name", "")
+    target = binding.get("target") or {}
+    node = target.get("name")
+    if not node:
+        raise errors.invalid_object("Binding", name, [errors.required("target.name")])
+    if target.get("kind", "Node") not in ("Node", ""):
+        raise errors.invalid_object("Binding", name, [errors.not_supported(
+            "target.kind", target.get("kind"), ["Node", "<empty>"])])
+    server = ctx.server  # type: ignore[attr-defined]
+    pods = server.resources.for_kind("", "Pod")
+    uid = binding.get("metadata", {}).get("uid")
+
+    def transform(cur: Obj | None) -> Obj:
+        pod = _must(cur)
+        if uid and pod["metadata"].get("uid") != uid:
+            raise errors.conflict("pods", name, "Precondition failed: UID mismatch")
+        if pod["metadata"].get("deletionTimestamp"):
+            raise errors.conflict("pods/binding", name, "pod is being deleted, cannot be "
+                                  "assigned to a host")
+        assigned = pod.get("spec", {}).get("nodeName")
+        if assigned:
+            raise errors.conflict("pods/binding", name,
+                                  f"pod {name} is already assigned to node \"{assigned}\"")
+        pod["spec"]["nodeName"] = node
+        status = pod.setdefault("status", {})
+        conds = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"]
+        conds.append({"type": "PodScheduled", "status": "True", "lastProbeTime": None,
+                      "lastTransitionTime": objectmeta.now_rfc3339()})
+        status["conditions"] = conds
+        return pod
+
+    opts = ctx.write_options("UPDATE", name)
+    # Binding writes spec.nodeName and the PodScheduled condition together; the store
+    # applies no update strategy for it (only this transform changes the pod).
+    opts.subresource = "binding"
+    await pods.update(ctx.info.namespace, name, transform, opts, retry_on_conflict=True)
+    return ctx.respond({"kind": "Status", "apiVersion": "v1", "metadata": {},
+                        "status": "Success", "code": 201}, 201)
+
+
+async def pod_eviction(ctx: handlers.RequestContext) -> web.StreamResponse:
+    body = await handlers._read_body(ctx.request)
+    eviction = negotiation.decode_object(
+        body, negotiation.content_type_of(ctx.request.headers.get("Content-Type")))
+    objects.check_type(ctx.rt, eviction, "eviction")
+    opts = DeleteOptions(dry_run=ctx.dry_run)
+    del_opts = eviction.get("deleteOptions") or {}
+    if isinstance(del_opts, dict) and "gracePeriodSeconds" in del_opts:
+        opts.grace_period_seconds = int(del_opts["gracePeriodSeconds"])
+    await ctx.rs.delete(ctx.namespace, ctx.info.name, opts)
+    return ctx.respond({"kind": "Status", "apiVersion": "v1", "metadata": {},
+                        "status": "Success", "code": 201}, 201)
+
+
+# ---- reviews -----------------------------------------------------------------------------
+
+async def _review_body(ctx: handlers.RequestContext) -> Obj:
+    body = await handlers._read_body(ctx.request)
+    obj = negotiation.decode_object(
+        body, negotiation.content_type_of(ctx.request.headers.get("Content-Type")))
+    objects.check_type(ctx.rt, obj, "")
+    return obj
+
+
+async def _access(ctx: handlers.RequestContext, user: Any, spec: Obj) -> Obj:
+    from kubesmith.apiserver.authn import UserInfo
+
+    attrs_r = spec.get("resourceAttributes")
+    attrs_n = spec.get("nonResourceAttributes")
+    if not isinstance(user, UserInfo):
+        raise errors.internal_error("bad user")
+    if isinstance(attrs_r, dict):
+        attrs = Attributes(user, attrs_r.get("verb", ""), True, "", attrs_r.get("group", ""),
+                           attrs_r.get("version", ""), attrs_r.get("resource", ""),
+                           attrs_r.get("subresource", ""), attrs_r.get("namespace", ""),
+                           attrs_r.get("name", ""))
+    elif isinstance(attrs_n, dict):
+        attrs = Attributes(user, attrs_n.get("verb", ""), False, attrs_n.get("path", ""))
+    else:
+        raise errors.invalid_object(ctx.rt.kind, "", [errors.required(
+            "spec.resourceAttributes", "exactly one of nonResourceAttributes or "
+            "resourceAttributes must be specified")], ctx.rt.group)
+    decision, reason = await ctx.server.authz.authorize(attrs)  # type: ignore[attr-defined]
+    status: Obj = {"allowed": decision is Decision.ALLOW}
+    if decision is Decision.DENY:
+        status["denied"] = True
+    if reason:
+        status["reason"] = reason
+    return status
+
+
+async def self_subject_access_review(ctx: handlers.RequestContext) -> web.StreamResponse:
+    review = await _review_body(ctx)
+    review["status"] = await _access(ctx, ctx.user, review.get("spec") or {})
+    review.setdefault("metadata", {})["creationTimestamp"] = None
+    return ctx.respond(review, 201)
+
+
+async def subject_access_review(ctx: handlers.RequestContext) -> web.StreamResponse:
+    from kubesmith.apiserver.authn import UserInfo
+
+    review = await _review_body(ctx)
+    spec = review.get("spec") or {}
+    if not spec.get("user") and not spec.get("groups"):
+        raise errors.invalid_object(ctx.rt.kind, "", [errors.required(
+            "spec.user", "at least one of user or group must be specified")], ctx.rt.group)
+    user = UserInfo(spec.get("user", ""), spec.get("uid", ""), tuple(spec.get("groups") or ()),
+                    dict(spec.get("extra") or {}))
+    if ctx.rt.plural == "localsubjectaccessreviews":
+        attrs = spec.get("resourceAttributes") or {}
+        if attrs.get("namespace", ctx.info.namespace) != ctx.info.namespace:
+            raise errors.bad_request("spec.resourceAttributes.namespace must match the "
+                                     "namespace of the request")
+    review["status"] = await _access(ctx, user, spec)
+    review.setdefault("metadata", {})["creationTimestamp"] = None
+    return ctx.respond(review, 201)
+
+
+async def self_subject_review(ctx: handlers.RequestContext) -> web.StreamResponse:
+    review = await _review_body(ctx)
+    review["status"] = {"userInfo": ctx.user.to_json()}
+    review.setdefault("metadata", {})["creationTimestamp"] = objectmeta.now_rfc3339()
+    return ctx.respond(review, 201)
+
+
+async def token_review(ctx: handlers.RequestContext) -> web.StreamResponse:
+    review = await _review_body(ctx)
+    token = (review.get("spec") or {}).get("token")
+    if not token:
+        raise errors.invalid_object(ctx.rt.kind, "", [errors.required("spec.token")],
+                                    ctx.rt.group)
+    server = ctx.server  # type: ignore[attr-defined]
+    user = await server.authenticate_token(str(token))
+    review["status"] = ({"authenticated": True, "user": user.to_json()} if user
+                        else {"authenticated": False})
+    review.setdefault("metadata", {})["creationTimestamp"] = None
+    return web.Response(body=orjson.dumps(review), status=201,
+                        content_type="application/json")
+
+
+_REVIEWS: dict[str, Handler] = {
+    "selfsubjectaccessreviews": self_subject_access_review,
+    "subjectaccessreviews": subject_access_review,
+    "localsubjectaccessreviews": subject_access_review,
+    "selfsubjectreviews": self_subject_review,
+    "tokenreviews": token_review,
+}

@@ -1,0 +1,94 @@
+"""Shared test fixtures: a real ``kubesmith server`` process and the real kubectl."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent
+KUBECTL = str(BIN / "kubectl")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class RunningServer:
+    url: str
+    port: int
+    data_dir: Path
+    kubeconfig: Path
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True,
+                env: dict[str, str] | None = None, timeout: float = 60
+                ) -> subprocess.CompletedProcess[str]:
+        """Run the real kubectl against this server."""
+        full_env = {**os.environ, "KUBECONFIG": str(self.kubeconfig),
+                    "KUBECTL_KUBERC": "false", **(env or {})}
+        proc = subprocess.run([KUBECTL, *args], input=input, capture_output=True, text=True,
+                              env=full_env, timeout=timeout)
+        if check and proc.returncode != 0:
+            raise AssertionError(
+                f"kubectl {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}"
+                f"\n{proc.stdout}")
+        return proc
+
+
+def start_server(data_dir: Path, *extra: str) -> RunningServer:
+    """Start ``kubesmith server`` on a free loopback port and wait until it is ready."""
+    port = free_port()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    ready = data_dir / "ready"
+    log = data_dir / "server.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "kubesmith", "server", "--data-dir", str(data_dir),
+             "--secure-port", str(port), "--ready-file", str(ready), *extra],
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not ready.exists():
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited ({proc.returncode}):\n{log.read_text()}")
+        if time.monotonic() > deadline:
+            stop_server(proc)
+            raise RuntimeError(f"server not ready in 60 s:\n{log.read_text()}")
+        time.sleep(0.05)
+    return RunningServer(f"https://127.0.0.1:{port}", port, data_dir,
+                         data_dir / "admin.kubeconfig", proc, log)
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """One API server (embedded SQLite) per test module."""
+    server = start_server(tmp_path_factory.mktemp("server"))
+    try:
+        yield server
+    finally:
+        stop_server(server.process)
+        errors = [line for line in server.log.read_text().splitlines()
+                  if "Traceback" in line or "internal error" in line]
+        assert not errors, f"server logged internal errors:\n{server.log.read_text()}"
