@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import os
 import signal
@@ -38,6 +39,10 @@ def _server_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     p.add_argument("--advertise-address", default="",
                    help="address written into admin.kubeconfig (default: the bind address, "
                    "or 127.0.0.1 when binding to all addresses)")
+    p.add_argument("--service-cluster-ip-range", default="10.96.0.0/12",
+                   help="CIDR ClusterIPs are allocated from (default: %(default)s)")
+    p.add_argument("--service-node-port-range", default="30000-32767",
+                   help="port range NodePorts are allocated from (default: %(default)s)")
     p.add_argument("--ready-file", type=Path, default=None,
                    help="write this file once the server accepts requests")
 
@@ -58,9 +63,26 @@ def _run_server(args: argparse.Namespace) -> int:
         print(f"kubesmith server: --secure-port {args.secure_port} is not a port number "
               "(use 1-65535)", file=sys.stderr)
         return 2
+    try:
+        low_text, _, high_text = args.service_node_port_range.partition("-")
+        node_ports = (int(low_text), int(high_text))
+        if not 0 < node_ports[0] <= node_ports[1] < 65536:
+            raise ValueError
+    except ValueError:
+        print(f"kubesmith server: --service-node-port-range {args.service_node_port_range!r}"
+              " is not a port range (use LOW-HIGH, e.g. 30000-32767)", file=sys.stderr)
+        return 2
+    try:
+        ipaddress.ip_network(args.service_cluster_ip_range, strict=True)
+    except ValueError as exc:
+        print(f"kubesmith server: --service-cluster-ip-range: {exc} (use a CIDR such as "
+              "10.96.0.0/12)", file=sys.stderr)
+        return 2
     config = ServerConfig(data_dir=args.data_dir, datastore=args.datastore,
                           bind_address=args.bind_address, secure_port=args.secure_port,
-                          tls_sans=args.tls_san, advertise_address=args.advertise_address)
+                          tls_sans=args.tls_san, advertise_address=args.advertise_address,
+                          service_cluster_ip_range=args.service_cluster_ip_range,
+                          service_node_port_range=node_ports)
 
     def ready(kubeconfig: Path) -> None:
         print(f"kubesmith server ready: export KUBECONFIG={kubeconfig}", flush=True)

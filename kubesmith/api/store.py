@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import builtins
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -134,6 +135,10 @@ class ResourceStore:
     def _not_found(self, name: str) -> StatusError:
         return errors.not_found(self.rt.plural, name, self.rt.group)
 
+    def view(self, cached: CachedObject) -> CachedObject:
+        """``cached`` as this resource version serves it (see ConvertingStore)."""
+        return cached
+
     # ---- reads -------------------------------------------------------------------------
     async def _fresh(self, resource_version: str | None) -> None:
         try:
@@ -213,7 +218,7 @@ class ResourceStore:
                 page = await self.store.list(prefix, revision=rv, start_key=start,
                                              limit=max(opts.limit, 500) if opts.limit else 0)
                 for kv in page.kvs:
-                    cached = self.cache._decode(kv, kv.mod_revision)
+                    cached = self.cache.decode(kv)
                     if pred is not None and not pred(cached):
                         continue
                     if opts.limit and len(items) == opts.limit:
@@ -293,20 +298,38 @@ class ResourceStore:
             await opts.validating_admission(obj, None)
         if opts.track:
             opts.track(None, obj, opts.subresource)
+        key = self.key(namespace, name)
+        if self.cache.get(key) is not None:
+            # Fail before allocating anything; the datastore's create still decides races.
+            raise errors.already_exists(self.rt.plural, name, self.rt.group)
+        await self.before_write(obj, None, opts.dry_run)
         if opts.dry_run:
-            if self.cache.get(self.key(namespace, name)) is not None:
-                raise errors.already_exists(self.rt.plural, name, self.rt.group)
             return obj
         try:
-            kv = await self.store.create(self.key(namespace, name), encode_for_storage(obj))
+            kv = await self.store.create(key, encode_for_storage(obj))
         except KeyExistsError:
+            await self.after_write_failed(obj, None)
             raise errors.already_exists(self.rt.plural, name, self.rt.group) from None
         except StoreError as exc:
+            await self.after_write_failed(obj, None)
             raise errors.service_unavailable(f"storage unavailable: {exc}") from None
         meta["resourceVersion"] = str(kv.mod_revision)
         return obj
 
-    def _validate(self, obj: Obj, errs: list[errors.FieldError]) -> None:
+    # ---- hooks for stores that keep side state (Service allocations) -----------------
+    async def before_write(self, new: Obj, old: Obj | None, dry_run: bool) -> None:
+        """Called after validation, just before a create or update is written."""
+
+    async def after_write_failed(self, new: Obj, old: Obj | None) -> None:
+        """Undo :meth:`before_write` when the write did not happen."""
+
+    async def after_write(self, new: Obj, old: Obj | None) -> None:
+        """Called after an update was written."""
+
+    async def after_delete(self, old: Obj) -> None:
+        """Called after an object was removed from the datastore."""
+
+    def _validate(self, obj: Obj, errs: builtins.list[errors.FieldError]) -> None:
         if errs:
             name = obj.get("metadata", {}).get("name") or ""
             raise errors.invalid_object(self.rt.kind, name, errs, self.rt.group)
@@ -348,7 +371,7 @@ class ResourceStore:
                 if not retry_on_conflict:
                     raise errors.conflict(self.rt.plural, name, errors.STALE_OBJECT,
                                           self.rt.group) from None
-                current = (self.cache._decode(exc.current, exc.current.mod_revision)
+                current = (self.cache.decode(exc.current)
                            if exc.current else None)
                 if current is None:
                     raise self._not_found(name) from None
@@ -404,16 +427,24 @@ class ResourceStore:
         if _same_ignoring_managed_time(new, old):
             return old
         if opts.dry_run:
+            await self.before_write(new, old, True)
             return new
         if old_meta.get("deletionTimestamp") and not meta.get("finalizers") and \
                 strategy.ready_to_finalize(new):
             # The last finalizer is gone: the object disappears now.
             kv = await self.store.delete(key, expected_mod_revision=current.revision)
             meta["resourceVersion"] = str(kv.mod_revision)
+            await self.after_delete(old)
             return new
-        kv = await self.store.update(key, encode_for_storage(new),
-                                     expected_mod_revision=current.revision)
+        await self.before_write(new, old, False)
+        try:
+            kv = await self.store.update(key, encode_for_storage(new),
+                                         expected_mod_revision=current.revision)
+        except BaseException:
+            await self.after_write_failed(new, old)
+            raise
         meta["resourceVersion"] = str(kv.mod_revision)
+        await self.after_write(new, old)
         return new
 
     async def delete(self, namespace: str | None, name: str,
@@ -428,7 +459,7 @@ class ResourceStore:
             try:
                 return await self._delete_once(key, current, opts)
             except RevisionMismatchError as exc:
-                current = (self.cache._decode(exc.current, exc.current.mod_revision)
+                current = (self.cache.decode(exc.current)
                            if exc.current else None)
             except KeyNotFoundError:
                 raise self._not_found(name) from None
@@ -484,6 +515,7 @@ class ResourceStore:
             return DeleteResult(obj, True)
         kv = await self.store.delete(key, expected_mod_revision=current.revision)
         meta["resourceVersion"] = str(kv.mod_revision)
+        await self.after_delete(obj)
         return DeleteResult(obj, True)
 
 
@@ -509,8 +541,8 @@ def _same_ignoring_managed_time(new: Obj, old: Obj) -> bool:
     if {k: v for k, v in new_meta.items() if k != "managedFields"} != \
             {k: v for k, v in old_meta.items() if k != "managedFields"}:
         return False
-    return _strip_times(new_meta.get("managedFields")) == \
-        _strip_times(old_meta.get("managedFields"))
+    return bool(_strip_times(new_meta.get("managedFields")) ==
+                _strip_times(old_meta.get("managedFields")))
 
 
 def _strip_times(entries: Any) -> Any:

@@ -2,12 +2,20 @@
 
 Design (kube-apiserver's cacher, in one asyncio event loop):
 
-* On start the cache lists its storage prefix at revision R, then opens a single storage
-  watch from R+1. Every storage event is decoded once, stamped with its revision and
-  encoded once (:class:`CachedObject.raw`); LIST pages and every watcher share those bytes.
-* ``revision`` is the last storage revision applied. Readers that need a consistent view
-  ask the store for its current revision and :meth:`WatchCache.wait_until_fresh` — the
-  cache catches up in microseconds for SQLite and within a watch round trip for etcd.
+* One :class:`CacheFeed` per server holds the only storage watch, on the whole
+  ``/registry/`` keyspace, and routes each event to the cache of its resource prefix
+  (``/registry/<group>/<resource>/``). Because the keyspace is the server's alone (a
+  dedicated SQLite file, or an etcd cluster used only by kubesmith — as kube-apiserver
+  and k3s assume), the feed sees every revision, so ``feed.revision`` says exactly which
+  writes every cache has applied. A per-resource watch could not know that: it only sees
+  its own keys.
+* A cache is filled by listing its prefix at the feed's revision, then receives the events
+  after it (events that arrive while the list runs are buffered). Every event is decoded
+  once, stamped with its revision and encoded once (:class:`CachedObject.raw`); LIST pages
+  and every watcher share those bytes.
+* Readers that need a consistent view ask the store for its current revision and wait
+  until the feed has applied it (:meth:`CacheFeed.wait_until_fresh`) — microseconds for
+  SQLite, a watch round trip for etcd; this is upstream's consistent list from cache.
 * ``history`` keeps the most recent events so a watch can resume from a resourceVersion;
   asking for one older than the history gives :class:`TooOldResourceVersion` (HTTP 410).
 * Fan-out is synchronous inside the loop: applying an event appends it to each matching
@@ -15,8 +23,8 @@ Design (kube-apiserver's cacher, in one asyncio event loop):
   initial snapshot and its registration are atomic with respect to incoming events: no gap
   and no duplicate. A watcher whose queue is full is closed (the client re-watches from its
   last resourceVersion) so one slow client never holds the others back.
-* If the storage watch fails (compaction, backend restart) the cache re-lists and closes
-  every watcher, as the upstream cacher does; clients resume or re-list.
+* If the storage watch fails (compaction, overflow, backend restart) the feed re-lists every
+  cache and closes every watcher, as the upstream cacher does; clients resume or re-list.
 """
 
 from __future__ import annotations
@@ -34,11 +42,9 @@ import orjson
 
 from kubesmith.api.types import Obj
 from kubesmith.storage.interface import (
-    CompactedError,
     EventType,
     KeyValue,
     Store,
-    StoreError,
     WatchEvent,
 )
 
@@ -63,6 +69,8 @@ class CachedObject:
     revision: int
     labels: dict[str, str]
     fields: dict[str, str]
+    # The same object converted to other served versions, by apiVersion (memoised).
+    views: dict[str, CachedObject] = field(default_factory=dict)
 
 
 @dataclass(slots=True, eq=False)
@@ -164,16 +172,139 @@ def _name_of(prefix: str, key: str) -> tuple[str, str]:
     return ns, name
 
 
+class CacheFeed:
+    """The single storage watch feeding every watch cache of one server."""
+
+    ROOT = "/registry/"
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.revision = 0
+        self.caches: dict[str, WatchCache] = {}
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._task: asyncio.Task[None] | None = None
+        # Caches being listed: events for them are buffered until the list is in.
+        self._pending: dict[str, list[WatchEvent]] = {}
+
+    async def start(self) -> None:
+        self.revision = await self.store.current_revision()
+        self._task = asyncio.create_task(self._run(), name="watch cache feed")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for cache in self.caches.values():
+            cache.close_watchers()
+
+    async def add(self, cache: WatchCache) -> None:
+        """Fill ``cache`` at the feed's revision and start routing events to it."""
+        cache.feed = self
+        self._pending[cache.prefix] = []
+        try:
+            await cache.fill(self.revision)
+            for event in self._pending[cache.prefix]:
+                cache.apply(event)
+        finally:
+            del self._pending[cache.prefix]
+        self.caches[cache.prefix] = cache
+
+    def remove(self, prefix: str) -> None:
+        cache = self.caches.pop(prefix, None)
+        if cache is not None:
+            cache.close_watchers()
+
+    @staticmethod
+    def prefix_of(key: str) -> str:
+        parts = key.split("/", 4)
+        return "/".join(parts[:4]) + "/" if len(parts) >= 4 else key
+
+    async def _run(self) -> None:
+        backoff = 0.1
+        while True:
+            try:
+                async for event in self.store.watch(self.ROOT,
+                                                    start_revision=self.revision + 1):
+                    self._route(event)
+                    backoff = 0.1
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # Any failure of the feed: re-list and make every watcher start over, as
+                # upstream's cacher does; never leave a cache silently stale.
+                log.warning("watch cache feed failed (%s); re-listing", exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                try:
+                    await self._relist()
+                except Exception as relist_exc:
+                    log.warning("watch cache re-list failed: %s", relist_exc)
+
+    async def _relist(self) -> None:
+        revision = await self.store.current_revision()
+        for cache in list(self.caches.values()):
+            cache.close_watchers()
+            await cache.fill(revision)
+        self.revision = revision
+        self._wake()
+
+    def _route(self, event: WatchEvent) -> None:
+        rev = event.revision
+        if rev <= self.revision:
+            return  # replayed duplicate after a reconnect
+        prefix = self.prefix_of(event.kv.key)
+        pending = self._pending.get(prefix)
+        if pending is not None:
+            pending.append(event)
+        else:
+            cache = self.caches.get(prefix)
+            if cache is not None:
+                cache.apply(event)
+        self.revision = rev
+        self._wake()
+
+    # ---- freshness ---------------------------------------------------------------------
+    def _wake(self) -> None:
+        if not self._waiters:
+            return
+        keep = []
+        for rev, fut in self._waiters:
+            if rev <= self.revision:
+                if not fut.done():
+                    fut.set_result(None)
+            else:
+                keep.append((rev, fut))
+        self._waiters = keep
+
+    async def wait_until_fresh(self, revision: int,
+                               timeout: float = FRESHNESS_TIMEOUT) -> None:  # noqa: ASYNC109
+        """Return once every cache has applied ``revision`` (CacheNotFresh on timeout)."""
+        if revision <= self.revision:
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append((revision, fut))
+        try:
+            await asyncio.wait_for(fut, timeout)
+        except TimeoutError:
+            raise CacheNotFresh(revision, self.revision) from None
+
+    async def wait_consistent(self) -> int:
+        """Wait until the caches reflect every write acknowledged so far."""
+        await self.wait_until_fresh(await self.store.current_revision())
+        return self.revision
+
+
 @dataclass(eq=False)
 class WatchCache:
-    """Objects under one storage prefix, kept current by one storage watch."""
+    """Objects under one storage prefix, kept current by the server's :class:`CacheFeed`."""
 
     store: Store
     prefix: str
     fields_of: FieldsOf
     history_size: int = DEFAULT_HISTORY
     watcher_queue_size: int = DEFAULT_WATCHER_QUEUE
-    revision: int = 0
+    feed: CacheFeed | None = None
     objects: dict[str, CachedObject] = field(default_factory=dict)
     _by_namespace: dict[str, dict[str, CachedObject]] = field(default_factory=dict)
     _sorted_keys: list[str] | None = None
@@ -181,31 +312,19 @@ class WatchCache:
     # Events with revision > _history_floor are all in _history.
     _history_floor: int = 0
     _watchers: set[CacheWatcher] = field(default_factory=set)
-    _waiters: list[tuple[int, asyncio.Future[None]]] = field(default_factory=list)
-    _task: asyncio.Task[None] | None = None
-    _ready: asyncio.Event = field(default_factory=asyncio.Event)
 
-    # ---- lifecycle -------------------------------------------------------------------
-    async def start(self) -> None:
-        await self._initialize()
-        self._task = asyncio.create_task(self._run(), name=f"watchcache {self.prefix}")
+    @property
+    def revision(self) -> int:
+        """The revision every object here is current at (the feed's)."""
+        return self.feed.revision if self.feed is not None else self._history_floor
 
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        for w in list(self._watchers):
-            w.close()
-
-    async def _initialize(self) -> None:
+    async def fill(self, revision: int) -> None:
+        """Load the prefix as of ``revision`` (resetting history)."""
         objects: dict[str, CachedObject] = {}
         start_key = ""
-        revision = 0
         while True:
             page = await self.store.list(self.prefix, revision=revision, limit=5000,
                                          start_key=start_key)
-            revision = page.revision
             for kv in page.kvs:
                 objects[kv.key] = self._decode(kv, kv.mod_revision)
             if not page.more or not page.kvs:
@@ -216,36 +335,13 @@ class WatchCache:
         for cached in objects.values():
             self._by_namespace.setdefault(cached.namespace, {})[cached.key] = cached
         self._sorted_keys = None
-        self.revision = revision
         self._history.clear()
         self._history_floor = revision
-        self._ready.set()
-        self._wake_waiters()
 
-    async def _run(self) -> None:
-        backoff = 0.1
-        while True:
-            try:
-                async for event in self.store.watch(self.prefix,
-                                                    start_revision=self.revision + 1):
-                    self._apply(event)
-                    backoff = 0.1
-            except asyncio.CancelledError:
-                raise
-            except (CompactedError, StoreError, Exception) as exc:  # noqa: BLE001
-                # Any failure of the feed: re-list and make every watcher start over, as
-                # upstream's cacher does; never leave the cache silently stale.
-                log.warning("watch cache %s: storage watch failed (%s); re-listing",
-                            self.prefix, exc)
-                for w in list(self._watchers):
-                    w.close()
-                self._watchers.clear()
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-                try:
-                    await self._initialize()
-                except Exception as relist_exc:  # noqa: BLE001
-                    log.warning("watch cache %s: re-list failed: %s", self.prefix, relist_exc)
+    def close_watchers(self) -> None:
+        for w in list(self._watchers):
+            w.close()
+        self._watchers.clear()
 
     # ---- applying storage events -------------------------------------------------------
     def _decode(self, kv: KeyValue, revision: int) -> CachedObject:
@@ -257,16 +353,18 @@ class WatchCache:
         return CachedObject(kv.key, ns, name, obj, orjson.dumps(obj), revision, labels,
                             self.fields_of(obj))
 
-    def _apply(self, event: WatchEvent) -> None:
+    def decode(self, kv: KeyValue) -> CachedObject:
+        """A storage key-value as a cached object (for reads that bypass the cache)."""
+        return self._decode(kv, kv.mod_revision)
+
+    def apply(self, event: WatchEvent) -> None:
         rev = event.revision
-        if rev <= self.revision:
-            return  # replayed duplicate after a reconnect
+        if rev <= self._history_floor:
+            return  # already part of the listed state
         key = event.kv.key
         prev = self.objects.get(key)
         if event.type is EventType.DELETE:
             if prev is None:
-                self.revision = rev
-                self._wake_waiters()
                 return
             cached = restamp(prev, rev)
             del self.objects[key]
@@ -282,7 +380,6 @@ class WatchCache:
             if prev is None:
                 self._sorted_keys = None
             cev = CacheEvent("MODIFIED" if prev else "ADDED", rev, cached, prev)
-        self.revision = rev
         self._history.append(cev)
         if len(self._history) > self.history_size:
             dropped = self._history.popleft()
@@ -292,37 +389,16 @@ class WatchCache:
                 self._watchers.discard(w)
                 continue
             w.offer(cev)
-        self._wake_waiters()
 
-    # ---- freshness ---------------------------------------------------------------------
-    def _wake_waiters(self) -> None:
-        if not self._waiters:
-            return
-        keep = []
-        for rev, fut in self._waiters:
-            if rev <= self.revision:
-                if not fut.done():
-                    fut.set_result(None)
-            else:
-                keep.append((rev, fut))
-        self._waiters = keep
-
-    async def wait_until_fresh(self, revision: int, timeout: float = FRESHNESS_TIMEOUT) -> None:
-        """Return once the cache has applied ``revision`` (raise CacheNotFresh on timeout)."""
-        await self._ready.wait()
-        if revision <= self.revision:
-            return
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append((revision, fut))
-        try:
-            await asyncio.wait_for(fut, timeout)
-        except TimeoutError:
-            raise CacheNotFresh(revision, self.revision) from None
+    # ---- freshness (delegated to the feed) ---------------------------------------------
+    async def wait_until_fresh(self, revision: int,
+                               timeout: float = FRESHNESS_TIMEOUT) -> None:  # noqa: ASYNC109
+        assert self.feed is not None
+        await self.feed.wait_until_fresh(revision, timeout)
 
     async def wait_consistent(self) -> int:
-        """Wait until the cache reflects every write acknowledged so far; return its rev."""
-        await self.wait_until_fresh(await self.store.current_revision())
-        return self.revision
+        assert self.feed is not None
+        return await self.feed.wait_consistent()
 
     # ---- reads -------------------------------------------------------------------------
     def get(self, key: str) -> CachedObject | None:

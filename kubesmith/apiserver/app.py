@@ -30,7 +30,9 @@ from kubesmith import __version__
 from kubesmith.api import errors
 from kubesmith.api.registry import Registry
 from kubesmith.api.resources import Resources
+from kubesmith.api.services import ServiceNetwork
 from kubesmith.api.store import ResourceStore
+from kubesmith.api.types import Obj
 from kubesmith.apiserver import handlers, pki, requestinfo, subresources
 from kubesmith.apiserver.admission import AdmissionChain, NamespaceLifecycle
 from kubesmith.apiserver.authn import AuthenticatorChain, UserInfo, X509Authenticator
@@ -41,6 +43,7 @@ from kubesmith.apiserver.authz import (
     PrivilegedGroupAuthorizer,
     PublicInfoAuthorizer,
 )
+from kubesmith.apiserver.crds import CustomResourceManager
 from kubesmith.apiserver.discovery import Discovery
 from kubesmith.apiserver.openapi import OpenAPI
 
@@ -70,6 +73,16 @@ class ServerConfig:
     secure_port: int = 6443
     tls_sans: list[str] = field(default_factory=list)
     advertise_address: str = ""
+    service_cluster_ip_range: str = "10.96.0.0/12"
+    service_node_port_range: tuple[int, int] = (30000, 32767)
+
+    @property
+    def endpoint_address(self) -> str:
+        """The address clients and the ``kubernetes`` Service reach this server at."""
+        if self.advertise_address:
+            return self.advertise_address
+        return "127.0.0.1" if self.bind_address in ("0.0.0.0", "::", "") else \
+            self.bind_address
 
     @property
     def datastore_url(self) -> str:
@@ -86,31 +99,71 @@ class APIServer:
         self.authn = AuthenticatorChain([X509Authenticator()])
         self.authz = AuthorizerChain([PrivilegedGroupAuthorizer(), PublicInfoAuthorizer()])
         self.admission = AdmissionChain([NamespaceLifecycle(resources)])
+        self.crds = CustomResourceManager(self)
         self.started = time.monotonic()
         self.ready = False
 
     # ---- construction ------------------------------------------------------------------
     @classmethod
     async def create(cls, config: ServerConfig) -> APIServer:
-        resources = await Resources.open(Registry(), config.datastore_url)
+        network = ServiceNetwork.parse(config.service_cluster_ip_range,
+                                       config.service_node_port_range)
+        resources = await Resources.open(Registry(), config.datastore_url, network)
         await resources.start()
         server = cls(config, resources)
         await server.bootstrap()
+        await server.crds.start()
         server.ready = True
         return server
 
     async def bootstrap(self) -> None:
-        """Objects every cluster has: the system namespaces."""
-        ns_store = self.resources.for_kind("", "Namespace")
-        assert ns_store is not None
+        """Objects every cluster has: the system namespaces and the ``kubernetes``
+        Service in ``default`` with its Endpoints and EndpointSlice pointing here."""
         for name in SYSTEM_NAMESPACES:
-            if ns_store.cache.get(ns_store.key(None, name)) is None:
-                try:
-                    await ns_store.create(None, {"apiVersion": "v1", "kind": "Namespace",
-                                                 "metadata": {"name": name}})
-                except errors.StatusError as exc:
-                    if exc.code != 409:
-                        raise
+            await self._ensure("", "Namespace", None, {"metadata": {"name": name}})
+        network = self.resources.allocator.network
+        address = self.config.endpoint_address
+        port = self.config.secure_port
+        await self._ensure("", "Service", "default", {
+            "metadata": {"name": "kubernetes", "labels": {
+                "component": "apiserver", "provider": "kubernetes"}},
+            "spec": {"type": "ClusterIP", "clusterIP": network.kubernetes_ip,
+                     "sessionAffinity": "None",
+                     "ports": [{"name": "https", "port": 443, "protocol": "TCP",
+                                "targetPort": port}]}})
+        await self._ensure("", "Endpoints", "default", {
+            "metadata": {"name": "kubernetes", "labels": {
+                "endpointslice.kubernetes.io/skip-mirror": "true"}},
+            "subsets": [{"addresses": [{"ip": address}],
+                         "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}]},
+            replace=True)
+        await self._ensure("discovery.k8s.io", "EndpointSlice", "default", {
+            "metadata": {"name": "kubernetes", "labels": {
+                "kubernetes.io/service-name": "kubernetes",
+                "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"}},
+            "addressType": "IPv6" if ":" in address else "IPv4",
+            "endpoints": [{"addresses": [address], "conditions": {"ready": True}}],
+            "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}, replace=True)
+
+    async def _ensure(self, group: str, kind: str, namespace: str | None, obj: Obj, *,
+                      replace: bool = False) -> None:
+        rs = self.resources.for_kind(group, kind)
+        assert rs is not None, kind
+        obj = {"apiVersion": rs.rt.api_version, "kind": kind, **obj}
+        name = obj["metadata"]["name"]
+        existing = rs.cache.get(rs.key(namespace, name))
+        if existing is None:
+            try:
+                await rs.create(namespace, obj)
+            except errors.StatusError as exc:
+                if exc.code != 409:
+                    raise
+        elif replace:
+            def transform(current: Obj | None) -> Obj:
+                assert current is not None
+                current.update({k: v for k, v in obj.items() if k != "metadata"})
+                return current
+            await rs.update(namespace, name, transform)
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=4 * 1024 * 1024, handler_args={
@@ -200,10 +253,8 @@ class APIServer:
         else:
             if info.verb not in rt.verbs:
                 raise errors.method_not_supported(rt.plural, info.verb, rt.group)
-            if rt.virtual:
-                handler = subresources.virtual_handler(rt)
-            else:
-                handler = _VERB_HANDLERS[info.verb]
+            handler = (subresources.virtual_handler(rt) if rt.virtual
+                       else _VERB_HANDLERS[info.verb])
         rs = self.resources.get(rt) if not rt.virtual else None
         ctx = handlers.RequestContext(request, info, user, rt,
                                       rs if rs is not None else _NO_STORE, self.admission)
@@ -222,7 +273,13 @@ class APIServer:
         ctx.verify_mode = ssl.CERT_OPTIONAL
         return ctx
 
+    async def authenticate_token(self, token: str) -> UserInfo | None:
+        """The user a bearer token stands for (TokenReview). No token authenticator is
+        configured yet, so no token is valid."""
+        return None
+
     async def close(self) -> None:
+        await self.crds.stop()
         await self.resources.close()
 
 
@@ -264,8 +321,7 @@ def prepare_pki(config: ServerConfig) -> tuple[pki.KeyPair, Path]:
                                                  if config.advertise_address else [])])
     pki.ensure_serving_cert(ca, d, sans)
     admin = pki.ensure_client_cert(ca, d, "admin", "kubernetes-admin", ["system:masters"])
-    host = config.advertise_address or (
-        "127.0.0.1" if config.bind_address in ("0.0.0.0", "::", "") else config.bind_address)
+    host = config.endpoint_address
     if ":" in host:
         host = f"[{host}]"
     kubeconfig = config.data_dir / "admin.kubeconfig"

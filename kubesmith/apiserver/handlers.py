@@ -86,7 +86,7 @@ class RequestContext:
         return WriteOptions(
             dry_run=self.dry_run, subresource=self.info.subresource,
             mutating_admission=mutate, validating_admission=validate,
-            track=patching.field_tracker(self.rt, manager or self.field_manager()),
+            track=patching.field_tracker(self.rs.strategy, manager or self.field_manager()),
         )
 
     def field_manager(self) -> str:
@@ -125,11 +125,11 @@ class RequestContext:
 
 async def get(ctx: RequestContext) -> web.StreamResponse:
     form = ctx.response_form()
-    cached = await ctx.rs.get(ctx.namespace, ctx.info.name,
-                              ctx.query.get("resourceVersion"))
+    cached = ctx.rs.view(await ctx.rs.get(ctx.namespace, ctx.info.name,
+                                          ctx.query.get("resourceVersion")))
     if form.as_kind:
-        return ctx.respond(objects.render_one(ctx.rt, cached.obj, form), form=form)
-    return ctx.respond_raw(objects.served_raw(ctx.rt, cached), form)
+        return ctx.respond(objects.render_one(ctx.rs.strategy, cached.obj, form), form=form)
+    return ctx.respond_raw(cached.raw, form)
 
 
 def _list_options(ctx: RequestContext) -> ListOptions:
@@ -164,13 +164,15 @@ async def list_(ctx: RequestContext) -> web.StreamResponse:
         list_meta["continue"] = page.continue_token
     if page.remaining is not None:
         list_meta["remainingItemCount"] = page.remaining
+    view = ctx.rs.view
     if form.as_kind:
-        rendered = objects.render_list(ctx.rt, [c.obj for c in page.items], list_meta, form)
+        rendered = objects.render_list(ctx.rs.strategy, [view(c).obj for c in page.items],
+                                       list_meta, form)
         return ctx.respond(rendered, form=form)
     head = orjson.dumps({"kind": ctx.rt.list_kind, "apiVersion": ctx.rt.api_version,
                          "metadata": list_meta})
     # Splice the cached per-object bytes into the list: no per-request re-encoding.
-    raws = [objects.served_raw(ctx.rt, c) for c in page.items]
+    raws = [view(c).raw for c in page.items]
     body = head[:-1] + b',"items":[' + b",".join(raws) + b"]}"
     return ctx.respond_raw(body, form)
 
@@ -301,21 +303,22 @@ def _bookmark(rt: ResourceType, revision: int, *, initial_end: bool = False) -> 
 
 
 def _event_encoder(ctx: RequestContext, form: ResponseForm) -> Callable[[CacheEvent], bytes]:
-    rt = ctx.rt
+    view = ctx.rs.view
+    strategy = ctx.rs.strategy
     if not form.as_kind and form.format == "json":
         def encode_json(ev: CacheEvent) -> bytes:
             return (b'{"type":"' + ev.type.encode() + b'","object":'
-                    + objects.served_raw(rt, ev.obj) + b"}\n")
+                    + view(ev.obj).raw + b"}\n")
         return encode_json
     first = [True]
 
     def encode_rendered(ev: CacheEvent) -> bytes:
         if form.as_kind == "Table":
-            rendered = objects.render_table(rt, [ev.obj.obj], {
+            rendered = objects.render_table(strategy, [view(ev.obj).obj], {
                 "resourceVersion": str(ev.revision)}, form, headers=first[0])
             first[0] = False
         else:
-            rendered = objects.render_one(rt, ev.obj.obj, form)
+            rendered = objects.render_one(strategy, view(ev.obj).obj, form)
         return orjson.dumps({"type": ev.type, "object": rendered}) + b"\n"
     return encode_rendered
 
@@ -327,7 +330,7 @@ async def _read_object(ctx: RequestContext) -> Obj:
     ctype = negotiation.content_type_of(ctx.request.headers.get("Content-Type"))
     obj = negotiation.decode_object(body, ctype)
     objects.check_type(ctx.rt, obj, ctx.info.subresource)
-    objects.apply_field_validation(ctx.rt, obj, ctx.query.get("fieldValidation", ""),
+    objects.apply_field_validation(ctx.rs.strategy, obj, ctx.query.get("fieldValidation", ""),
                                    ctx.warnings)
     return obj
 
@@ -358,7 +361,7 @@ async def create(ctx: RequestContext) -> web.StreamResponse:
         raise errors.invalid_object(ctx.rt.kind, "", [errors.required(
             "metadata.name", "name or generateName is required")], ctx.rt.group)
     created = await ctx.rs.create(ctx.namespace, obj, ctx.write_options("CREATE", name))
-    return ctx.respond(objects.render_written(ctx.rt, created, form), 201, form)
+    return ctx.respond(objects.render_written(ctx.rs.strategy, created, form), 201, form)
 
 
 async def update(ctx: RequestContext) -> web.StreamResponse:
@@ -380,7 +383,7 @@ async def update(ctx: RequestContext) -> web.StreamResponse:
     result, created = await ctx.rs.update(
         ctx.namespace, name, transform, ctx.write_options("UPDATE", name),
         retry_on_conflict=False, create_if_missing=objects.allow_create_on_update(rt))
-    return ctx.respond(objects.render_written(rt, result, form), 201 if created else 200, form)
+    return ctx.respond(objects.render_written(ctx.rs.strategy, result, form), 201 if created else 200, form)
 
 
 async def patch(ctx: RequestContext) -> web.StreamResponse:
@@ -402,11 +405,11 @@ async def patch(ctx: RequestContext) -> web.StreamResponse:
         if not isinstance(patch_doc, dict):
             raise errors.bad_request("apply patch must be an object")
         objects.check_type(ctx.rt, patch_doc, ctx.info.subresource)
-        objects.apply_field_validation(ctx.rt, patch_doc, field_validation, ctx.warnings)
+        objects.apply_field_validation(ctx.rs.strategy, patch_doc, field_validation, ctx.warnings)
     elif force:
         raise errors.bad_request("force: Forbidden: may not be specified for non-apply patch")
     opts = ctx.write_options("UPDATE", name, manager=manager)
-    applier = patching.patcher(ctx.rt, ctype, patch_doc, manager=manager or
+    applier = patching.patcher(ctx.rs.strategy, ctype, patch_doc, manager=manager or
                                ctx.field_manager(), force=force,
                                subresource=ctx.info.subresource)
     warnings = ctx.warnings
@@ -414,7 +417,7 @@ async def patch(ctx: RequestContext) -> web.StreamResponse:
     def transform(current: Obj | None) -> Obj:
         result = applier(current)
         if ctype != negotiation.APPLY_PATCH:
-            objects.apply_field_validation(ctx.rt, result, field_validation, warnings)
+            objects.apply_field_validation(ctx.rs.strategy, result, field_validation, warnings)
         return result
 
     if ctype == negotiation.APPLY_PATCH:
@@ -423,7 +426,7 @@ async def patch(ctx: RequestContext) -> web.StreamResponse:
     result, created = await ctx.rs.update(
         ctx.namespace, name, transform, opts,
         create_if_missing=ctype == negotiation.APPLY_PATCH and not ctx.info.subresource)
-    return ctx.respond(objects.render_written(ctx.rt, result, form), 201 if created else 200,
+    return ctx.respond(objects.render_written(ctx.rs.strategy, result, form), 201 if created else 200,
                        form)
 
 
@@ -475,7 +478,7 @@ async def delete(ctx: RequestContext) -> web.StreamResponse:
     await ctx.admission.validate(ctx.admission_request("DELETE", name), None, None)
     result = await ctx.rs.delete(ctx.namespace, name, opts)
     if not result.deleted or objects.returns_deleted_object(ctx.rt):
-        return ctx.respond(objects.render_written(ctx.rt, result.obj, form), 200, form)
+        return ctx.respond(objects.render_written(ctx.rs.strategy, result.obj, form), 200, form)
     meta = result.obj.get("metadata", {})
     return ctx.respond({
         "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
@@ -494,7 +497,7 @@ async def delete_collection(ctx: RequestContext) -> web.StreamResponse:
         await ctx.admission.validate(ctx.admission_request("DELETE", c.name), None, None)
     results = await gather_deletes([
         ctx.rs.delete(c.namespace or None, c.name, opts) for c in page.items])
-    items = [objects.render_written(ctx.rt, r.obj, ResponseForm()) for r in results]
+    items = [r.obj for r in results]
     return ctx.respond({"kind": ctx.rt.list_kind, "apiVersion": ctx.rt.api_version,
                         "metadata": {"resourceVersion": str(ctx.rs.cache.revision)},
                         "items": items}, form=form)
@@ -516,7 +519,7 @@ async def finalize(ctx: RequestContext) -> web.StreamResponse:
     opts = ctx.write_options("UPDATE", ctx.info.name)
     opts.subresource = "finalize"
     result, _ = await ctx.rs.update(None, ctx.info.name, transform, opts)
-    return ctx.respond(objects.render_written(ctx.rt, result, form), 200, form)
+    return ctx.respond(objects.render_written(ctx.rs.strategy, result, form), 200, form)
 
 
 def now_rfc3339() -> str:

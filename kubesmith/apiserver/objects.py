@@ -7,10 +7,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from kubesmith.api import errors, schema, selectors, tables
+from kubesmith.api import errors, selectors, tables
 from kubesmith.api.resource_types import ResourceType
+from kubesmith.api.strategies.base import Strategy
 from kubesmith.api.types import Obj
-from kubesmith.api.watchcache import CachedObject, Predicate
+from kubesmith.api.watchcache import Predicate
 from kubesmith.apiserver.negotiation import ResponseForm
 
 # Subresources whose body is another kind than the resource's own.
@@ -20,11 +21,6 @@ _SUBRESOURCE_KINDS = {
     "eviction": ("policy/v1", "Eviction"),
     "token": ("authentication.k8s.io/v1", "TokenRequest"),
 }
-
-
-def served_raw(rt: ResourceType, cached: CachedObject) -> bytes:
-    """The object's JSON as served at ``rt``'s version (the cached bytes themselves)."""
-    return cached.raw
 
 
 def check_type(rt: ResourceType, obj: Obj, subresource: str) -> None:
@@ -59,17 +55,15 @@ def _short(obj: Obj) -> str:
     return text if len(text) < 200 else text[:200] + "..."
 
 
-def apply_field_validation(rt: ResourceType, obj: Obj, mode: str, warnings: list[str]) -> None:
+def apply_field_validation(strategy: Strategy, obj: Obj, mode: str,
+                           warnings: list[str]) -> None:
     """Unknown fields: Strict → 400, Warn (the default) → warning, Ignore → silent. They
     are dropped in every mode that lets the request through, as upstream's decoder does."""
     if mode not in ("", "Strict", "Warn", "Ignore"):
         raise errors.bad_request(
             f'fieldValidation: Unsupported value: "{mode}": supported values: "Ignore", '
             '"Strict", "Warn"')
-    node = schema.root(rt.group, rt.version, obj.get("kind", rt.kind))
-    if node is None:
-        return
-    unknown = schema.prune_unknown(obj, node)
+    unknown = strategy.prune(obj)
     if not unknown:
         return
     if mode == "Strict":
@@ -87,7 +81,10 @@ def predicate_for(rt: ResourceType, label_text: str, field_text: str
     label_sel = selectors.parse_label_selector(label_text) if label_text else None
     field_sel = selectors.parse_field_selector(field_text) if field_text else None
     if field_sel is not None:
-        selectors.validate_field_selector(rt.group, rt.kind, field_sel)
+        # Validation also rewrites labels to the internal ones field sets use
+        # (events.k8s.io's regarding.* → involvedObject.*, pods' spec.host → spec.nodeName).
+        field_sel = selectors.validate_field_selector(rt.group, rt.kind, field_sel,
+                                                      version=rt.version)
     if label_sel is not None and label_sel.empty:
         label_sel = None
     if field_sel is not None and field_sel.empty:
@@ -110,9 +107,9 @@ def partial_metadata(obj: Obj) -> Obj:
             "metadata": obj.get("metadata", {})}
 
 
-def render_table(rt: ResourceType, objs: list[Obj], list_meta: dict[str, Any],
+def render_table(strategy: Strategy, objs: list[Obj], list_meta: dict[str, Any],
                  form: ResponseForm, *, headers: bool = True) -> Obj:
-    printer = tables.table_for(rt.group, rt.version, rt.kind)
+    printer = strategy.table_printer()
     include = form.include_object
     table = tables.build_table(printer, objs, include_object=include, list_meta=list_meta,
                                now=datetime.now(UTC))
@@ -121,10 +118,10 @@ def render_table(rt: ResourceType, objs: list[Obj], list_meta: dict[str, Any],
     return table
 
 
-def render_one(rt: ResourceType, obj: Obj, form: ResponseForm) -> Obj:
+def render_one(strategy: Strategy, obj: Obj, form: ResponseForm) -> Obj:
     if form.as_kind == "Table":
         meta = obj.get("metadata", {})
-        return render_table(rt, [obj], {"resourceVersion": meta.get("resourceVersion", "")},
+        return render_table(strategy, [obj], {"resourceVersion": meta.get("resourceVersion", "")},
                             form)
     if form.as_kind == "PartialObjectMetadata":
         return partial_metadata(obj)
@@ -133,10 +130,11 @@ def render_one(rt: ResourceType, obj: Obj, form: ResponseForm) -> Obj:
     return obj
 
 
-def render_list(rt: ResourceType, objs: list[Obj], list_meta: dict[str, Any],
+def render_list(strategy: Strategy, objs: list[Obj], list_meta: dict[str, Any],
                 form: ResponseForm) -> Obj:
+    rt = strategy.rt
     if form.as_kind == "Table":
-        return render_table(rt, objs, list_meta, form)
+        return render_table(strategy, objs, list_meta, form)
     if form.as_kind in ("PartialObjectMetadataList", "PartialObjectMetadata"):
         return {"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1",
                 "metadata": list_meta, "items": [partial_metadata(o) for o in objs]}
@@ -144,8 +142,8 @@ def render_list(rt: ResourceType, objs: list[Obj], list_meta: dict[str, Any],
             "items": objs}
 
 
-def render_written(rt: ResourceType, obj: Obj, form: ResponseForm) -> Obj:
-    return render_one(rt, obj, form) if form.as_kind else obj
+def render_written(strategy: Strategy, obj: Obj, form: ResponseForm) -> Obj:
+    return render_one(strategy, obj, form) if form.as_kind else obj
 
 
 def allow_create_on_update(rt: ResourceType) -> bool:

@@ -11,32 +11,31 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from kubesmith.api import errors, managedfields, objectmeta, patch, schema
-from kubesmith.api.resource_types import ResourceType
+from kubesmith.api import errors, managedfields, objectmeta, patch
 from kubesmith.api.store import WriteHook
+from kubesmith.api.strategies.base import Strategy
 from kubesmith.api.types import Obj
 from kubesmith.apiserver import negotiation
-
-
-def schema_node(rt: ResourceType, kind: str | None = None) -> schema.SchemaNode | None:
-    return schema.root(rt.group, rt.version, kind or rt.kind)
 
 
 def manager_from_user_agent(user_agent: str) -> str:
     return managedfields.manager_from_user_agent(user_agent)
 
 
-def patcher(rt: ResourceType, content_type: str, doc: Any, *, manager: str, force: bool,
-            subresource: str) -> Callable[[Obj | None], Obj]:
+def patcher(strategy: Strategy, content_type: str, doc: Any, *, manager: str,
+            force: bool, subresource: str, kind: str | None = None
+            ) -> Callable[[Obj | None], Obj]:
     """A transform for the store's update loop applying ``doc`` to the current object."""
-    node = schema_node(rt)
+    rt = strategy.rt
+    node = strategy.schema_node(kind)
     if content_type == negotiation.APPLY_PATCH:
         def apply(current: Obj | None) -> Obj:
             return managedfields.apply(
                 current, doc, manager, force=force, api_version=rt.api_version,
                 now=objectmeta.now_rfc3339(), node=node, subresource=subresource)
         return apply
-    if content_type == negotiation.STRATEGIC_PATCH and node is None:
+    if content_type == negotiation.STRATEGIC_PATCH and (
+            node is None or not strategy.supports_strategic_merge):
         raise errors.unsupported_media_type(content_type)
 
     def apply_patch(current: Obj | None) -> Obj:
@@ -49,9 +48,10 @@ def patcher(rt: ResourceType, content_type: str, doc: Any, *, manager: str, forc
     return apply_patch
 
 
-def field_tracker(rt: ResourceType, manager: str) -> WriteHook:
+def field_tracker(strategy: Strategy, manager: str) -> WriteHook:
     """The hook recording ``manager``'s changes in managedFields on a non-apply write."""
-    node = schema_node(rt)
+    rt = strategy.rt
+    node = strategy.schema_node()
 
     def track(old: Obj | None, new: Obj, subresource: str) -> None:
         managedfields.track_update(old, new, manager, api_version=rt.api_version,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 
 _TRUE = ("true", "1")
+_NAMESPACE_SUBRESOURCES = ("status", "finalize")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,20 +57,14 @@ def parse(method: str, path: str, query: dict[str, str]) -> RequestInfo:
         rest = rest[1:]
         verb = "watch"
     namespace = ""
-    if rest and rest[0] == "namespaces":
-        if len(rest) >= 3:
-            namespace, rest = rest[1], rest[2:]
-        else:
-            # /namespaces or /namespaces/{name}: the namespace resource itself.
-            if len(rest) == 2:
-                namespace = rest[1]
+    if rest and rest[0] == "namespaces" and len(rest) > 1:
+        namespace = rest[1]
+        # /namespaces/{ns}/{resource}... unless it is the namespace's own subresource.
+        if len(rest) > 2 and rest[2] not in _NAMESPACE_SUBRESOURCES:
+            rest = rest[2:]
     resource = rest[0] if rest else ""
     name = rest[1] if len(rest) > 1 else ""
     subresource = rest[2] if len(rest) > 2 else ""
-    if resource == "namespaces" and not subresource and len(rest) == 2:
-        namespace = name
-    elif resource == "namespaces" and len(rest) == 3:
-        namespace = name
     if not name and verb == "get":
         verb = "watch" if query.get("watch", "").lower() in _TRUE else "list"
     elif not name and verb == "delete":

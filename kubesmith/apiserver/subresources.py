@@ -23,6 +23,7 @@ from aiohttp import web
 from kubesmith.api import errors, objectmeta
 from kubesmith.api.resource_types import ResourceType
 from kubesmith.api.store import DeleteOptions
+from kubesmith.api.strategies.base import Strategy
 from kubesmith.api.types import Obj
 from kubesmith.apiserver import handlers, negotiation, objects, patching
 from kubesmith.apiserver.authz import Attributes, Decision
@@ -130,8 +131,9 @@ async def scale_patch(ctx: handlers.RequestContext) -> web.StreamResponse:
     if ctype not in negotiation.PATCH_TYPES:
         raise errors.unsupported_media_type(ctype)
     doc = negotiation.decode_body(await handlers._read_body(ctx.request), ctype)
-    scale_rt = ResourceType("autoscaling", "v1", "Scale", "scale", ctx.rt.namespaced)
-    patch_scale = patching.patcher(scale_rt, ctype, doc, manager=ctx.field_manager(),
+    scale_strategy = Strategy(ResourceType("autoscaling", "v1", "Scale", "scale",
+                                           ctx.rt.namespaced))
+    patch_scale = patching.patcher(scale_strategy, ctype, doc, manager=ctx.field_manager(),
                                    force=ctx.flag("force"), subresource="scale")
 
     def transform(cur: Obj | None) -> Obj:
@@ -156,7 +158,7 @@ async def pod_binding(ctx: handlers.RequestContext) -> web.StreamResponse:
     body = await handlers._read_body(ctx.request)
     binding = negotiation.decode_object(
         body, negotiation.content_type_of(ctx.request.headers.get("Content-Type")))
-    objects.check_type(ctx.rt if ctx.rt.plural == "bindings" else ctx.rt, binding, "binding")
+    objects.check_type(ctx.rt, binding, "binding")
     name = ctx.info.name or binding.get("metadata", {}).get("name", "")
     target = binding.get("target") or {}
     node = target.get("name")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from kubesmith.api.resource_types import ResourceType
 from kubesmith.api.strategies.base import Strategy
+from kubesmith.api.strategies.crds import CustomResourceDefinitionStrategy
 from kubesmith.api.strategies.namespaces import NamespaceStrategy
 from kubesmith.api.strategies.pods import PodStrategy
 
 _BY_KIND: dict[tuple[str, str], type[Strategy]] = {
     ("", "Namespace"): NamespaceStrategy,
     ("", "Pod"): PodStrategy,
+    ("apiextensions.k8s.io", "CustomResourceDefinition"): CustomResourceDefinitionStrategy,
 }
 
 

@@ -8,8 +8,7 @@ store (:mod:`kubesmith.api.store`) owns everything else.
 
 from __future__ import annotations
 
-from typing import Any
-
+from kubesmith.api import schema, selectors, tables
 from kubesmith.api.errors import FieldError
 from kubesmith.api.resource_types import ResourceType
 from kubesmith.api.types import Obj
@@ -99,16 +98,29 @@ class Strategy:
     def validate(self, obj: Obj) -> list[FieldError]:
         return []
 
+    # ---- schema ------------------------------------------------------------------------
+    supports_strategic_merge = True
+
+    def schema_node(self, kind: str | None = None) -> schema.SchemaNode | None:
+        """The OpenAPI schema of the kind (patching, apply, unknown-field checks)."""
+        return schema.root(self.rt.group, self.rt.version, kind or self.rt.kind)
+
+    def table_printer(self) -> tables.TablePrinter:
+        """How ``kubectl get`` shows the kind (server-side Table)."""
+        return tables.table_for(self.rt.group, self.rt.version, self.rt.kind)
+
+    def prune(self, obj: Obj) -> list[str]:
+        """Drop fields the schema does not know; return their paths."""
+        node = self.schema_node(obj.get("kind") if isinstance(obj.get("kind"), str)
+                                else None)
+        return schema.prune_unknown(obj, node) if node is not None else []
+
     def validate_update(self, new: Obj, old: Obj) -> list[FieldError]:
         return []
 
     def fields_of(self, obj: Obj) -> dict[str, str]:
         """Field-selector labels and their values for ``obj``."""
-        meta: dict[str, Any] = obj.get("metadata", {})
-        out = {"metadata.name": meta.get("name", "")}
-        if self.rt.namespaced:
-            out["metadata.namespace"] = meta.get("namespace", "")
-        return out
+        return selectors.field_set(self.rt.group, self.rt.kind, obj)
 
     # Graceful deletion (only pods use it).
     def delete_grace_period(self, obj: Obj, requested: int | None) -> int:

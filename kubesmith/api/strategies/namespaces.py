@@ -28,8 +28,3 @@ class NamespaceStrategy(Strategy):
 
     def ready_to_finalize(self, obj: Obj) -> bool:
         return not obj.get("spec", {}).get("finalizers")
-
-    def fields_of(self, obj: Obj) -> dict[str, str]:
-        out = super().fields_of(obj)
-        out["status.phase"] = obj.get("status", {}).get("phase", "")
-        return out
