@@ -14,6 +14,7 @@ object, so a watch fanning a change out to many clients converts it once.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -146,10 +147,8 @@ def hpa_v1_to_v2(obj: Obj) -> Obj:
         v2_spec["metrics"] = metrics
     behavior = annotations.pop(_BEHAVIOR_ANNOTATION, None)
     if behavior:
-        try:
+        with contextlib.suppress(orjson.JSONDecodeError):
             v2_spec["behavior"] = orjson.loads(behavior)
-        except orjson.JSONDecodeError:
-            pass
     v2_status: Obj = {k: status[k] for k in ("observedGeneration", "lastScaleTime",
                                               "currentReplicas", "desiredReplicas")
                       if k in status}

@@ -22,6 +22,7 @@ from kubesmith.api.resource_types import ResourceType
 from kubesmith.api.strategies.base import Strategy
 from kubesmith.api.types import Obj
 from kubesmith.api.validation import meta as meta_validation
+from kubesmith.api.validation import names
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +104,8 @@ class CustomResourceStrategy(Strategy):
 
     def validate(self, obj: Obj) -> list[FieldError]:
         errs = meta_validation.validate_object_meta(
-            obj.get("metadata") or {}, namespaced=self.rt.namespaced)
+            obj.get("metadata") or {}, namespaced=self.rt.namespaced,
+            name_rule=names.name_is_dns_subdomain)
         errs += custom_resources.validate(obj, self.version.schema)
         return errs
 
@@ -135,11 +137,11 @@ def scale_of_custom(version: CustomVersion, obj: Obj) -> Obj:
         "kind": "Scale", "apiVersion": "autoscaling/v1",
         "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion",
                                           "creationTimestamp") if k in meta},
-        "spec": {"replicas": custom_resources.get_path(obj, spec_path) or 0},
-        "status": {"replicas": custom_resources.get_path(obj, status_path) or 0},
+        "spec": {"replicas": custom_resources.get_path(obj, spec_path)[0] or 0},
+        "status": {"replicas": custom_resources.get_path(obj, status_path)[0] or 0},
     }
     if selector_path:
-        selector = custom_resources.get_path(obj, selector_path)
+        selector = custom_resources.get_path(obj, selector_path)[0]
         if selector:
             out["status"]["selector"] = selector
     return out

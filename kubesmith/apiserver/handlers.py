@@ -368,22 +368,13 @@ async def update(ctx: RequestContext) -> web.StreamResponse:
     form = ctx.response_form()
     obj = await _read_object(ctx)
     name = ctx.info.name
-    rt = ctx.rt
-
-    def transform(current: Obj | None) -> Obj:
-        if current is None:
-            return obj
-        return obj
-
-    if ctx.info.subresource == "status":
-        def status_transform(current: Obj | None) -> Obj:
-            assert current is not None
-            return obj
-        transform = status_transform
+    # A PUT replaces the object whatever it holds now; the store checks the body's
+    # resourceVersion against the stored one (409 on a stale write).
     result, created = await ctx.rs.update(
-        ctx.namespace, name, transform, ctx.write_options("UPDATE", name),
-        retry_on_conflict=False, create_if_missing=objects.allow_create_on_update(rt))
-    return ctx.respond(objects.render_written(ctx.rs.strategy, result, form), 201 if created else 200, form)
+        ctx.namespace, name, lambda _current: obj, ctx.write_options("UPDATE", name),
+        retry_on_conflict=False, create_if_missing=objects.allow_create_on_update(ctx.rt))
+    return ctx.respond(objects.render_written(ctx.rs.strategy, result, form),
+                       201 if created else 200, form)
 
 
 async def patch(ctx: RequestContext) -> web.StreamResponse:
@@ -426,8 +417,8 @@ async def patch(ctx: RequestContext) -> web.StreamResponse:
     result, created = await ctx.rs.update(
         ctx.namespace, name, transform, opts,
         create_if_missing=ctype == negotiation.APPLY_PATCH and not ctx.info.subresource)
-    return ctx.respond(objects.render_written(ctx.rs.strategy, result, form), 201 if created else 200,
-                       form)
+    return ctx.respond(objects.render_written(ctx.rs.strategy, result, form),
+                       201 if created else 200, form)
 
 
 def _delete_options(ctx: RequestContext, body: Obj | None) -> DeleteOptions:

@@ -17,6 +17,9 @@ class CustomResourceDefinitionStrategy(Strategy):
 
     def prepare_for_create(self, obj: Obj) -> None:
         super().prepare_for_create(obj)
+        storage = [v.get("name") for v in obj.get("spec", {}).get("versions") or []
+                   if isinstance(v, dict) and v.get("storage")]
+        obj["status"] = {"storedVersions": storage[:1]}
         finalizers = obj["metadata"].setdefault("finalizers", [])
         if CLEANUP_FINALIZER not in finalizers:
             finalizers.append(CLEANUP_FINALIZER)
