@@ -105,13 +105,18 @@ class CustomResourceStrategy(Strategy):
     def validate(self, obj: Obj) -> list[FieldError]:
         errs = meta_validation.validate_object_meta(
             obj.get("metadata") or {}, namespaced=self.rt.namespaced,
-            name_rule=names.name_is_dns_subdomain)
+            name_rule=names.name_is_dns_subdomain, kube_finalizers=False)
         errs += custom_resources.validate(obj, self.version.schema)
         return errs
 
     def validate_update(self, new: Obj, old: Obj) -> list[FieldError]:
-        return meta_validation.validate_object_meta_update(
-            new.get("metadata") or {}, old.get("metadata") or {})
+        errs = meta_validation.validate_object_meta_update(
+            new.get("metadata") or {}, old.get("metadata") or {}, kube_finalizers=False)
+        return errs + custom_resources.validate(new, self.version.schema)
+
+    def validate_subresource_update(self, subresource: str, new: Obj, old: Obj
+                                    ) -> list[FieldError]:
+        return self.validate_update(new, old)
 
     # Upstream refuses strategic merge patch on custom resources (415).
     supports_strategic_merge = False

@@ -83,7 +83,7 @@ def forbidden(path: str, detail: str) -> FieldError:
 
 def too_long(path: str, value: Any, limit: int) -> FieldError:
     return FieldError(
-        "FieldValueTooLong", path, f"must have at most {limit} bytes", value, False
+        "FieldValueTooLong", path, f"may not be more than {limit} bytes", value, False
     )
 
 

@@ -60,14 +60,14 @@ class Resources:
         :class:`ConvertingStore` over the storage version's store (created unserved with
         ``storage_strategy`` when that version is not served itself).
         """
-        strategy = strategy or strategy_for(rt)
+        strategy = strategy or strategy_for(rt, self.allocator.network.node_ports)
         storage_version = storage_version or storage_api_version(rt)
         if storage_version != rt.api_version:
             inner = self._storage_store(rt, storage_version, storage_strategy)
             if inner is None:
                 version = storage_version.rpartition("/")[2]
                 inner_rt = replace(rt, version=version, preferred=False)
-                inner = await self._plain(inner_rt, storage_strategy or strategy_for(inner_rt))
+                inner = await self._plain(inner_rt, storage_strategy or strategy_for(inner_rt, self.allocator.network.node_ports))
                 self._unserved[rt.key_prefix] = inner
             rs: ResourceStore = ConvertingStore(rt, strategy, inner, storage_version)
             self._stores[rt] = rs

@@ -419,7 +419,7 @@ class ResourceStore:
         strategy.prepare_for_subresource(opts.subresource, new, old)
         if opts.mutating_admission:
             await opts.mutating_admission(new, old)
-        self._validate(new, strategy.validate(new) + strategy.validate_update(new, old))
+        self._validate(new, strategy.validate_subresource_update(opts.subresource, new, old))
         if opts.validating_admission:
             await opts.validating_admission(new, old)
         if opts.track:

@@ -16,6 +16,7 @@ its traceback and answered 500 without details.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import ssl
 import time
@@ -32,6 +33,7 @@ from kubesmith.api.registry import Registry
 from kubesmith.api.resources import Resources
 from kubesmith.api.services import ServiceNetwork
 from kubesmith.api.store import ResourceStore
+from kubesmith.api.strategies.base import Strategy
 from kubesmith.api.types import Obj
 from kubesmith.apiserver import handlers, pki, requestinfo, subresources
 from kubesmith.apiserver.admission import AdmissionChain, NamespaceLifecycle
@@ -131,6 +133,12 @@ class APIServer:
                      "sessionAffinity": "None",
                      "ports": [{"name": "https", "port": 443, "protocol": "TCP",
                                 "targetPort": port}]}})
+        if ipaddress.ip_address(address).is_loopback:
+            # Endpoints may not point at loopback (upstream validation), and pods could not
+            # reach it anyway: start with --advertise-address to serve in-cluster clients.
+            log.info("advertise address %s is loopback: the kubernetes Service gets no "
+                     "endpoints", address)
+            return
         await self._ensure("", "Endpoints", "default", {
             "metadata": {"name": "kubernetes", "labels": {
                 "endpointslice.kubernetes.io/skip-mirror": "true"}},
@@ -177,8 +185,12 @@ class APIServer:
             return await self._handle(request)
         except errors.StatusError as exc:
             return _status_response(exc)
-        except (asyncio.CancelledError, ConnectionResetError):
+        except asyncio.CancelledError:
             raise
+        except ConnectionResetError:
+            # The client went away mid-response (a closed watch, a killed kubectl): normal.
+            log.debug("client disconnected: %s %s", request.method, request.path)
+            return web.Response(status=499)
         except Exception:
             log.exception("internal error serving %s %s", request.method, request.path)
             return _status_response(errors.internal_error(
@@ -246,7 +258,9 @@ class APIServer:
         if info.subresource:
             if info.subresource not in rt.subresources:
                 raise errors.not_found_path()
-            handler = subresources.handler_for(rt, info)
+            served = self.resources.get(rt)
+            handler = subresources.handler_for(
+                rt, info, served.strategy if served is not None else Strategy(rt))
             if handler is None:
                 raise errors.method_not_supported(f"{rt.plural}/{info.subresource}",
                                                   info.verb, rt.group)

@@ -270,8 +270,8 @@ async def watch(ctx: RequestContext) -> web.StreamResponse:
                 await resp.write(_bookmark(ctx.rt, initial_rv, initial_end=True))
             if watcher.closed and queue.empty():
                 break
-    except (ConnectionResetError, asyncio.CancelledError):
-        raise
+    except ConnectionResetError:
+        return resp  # the watcher hung up; nothing more to send
     finally:
         ctx.rs.cache.unwatch(watcher)
     with contextlib.suppress(ConnectionResetError):

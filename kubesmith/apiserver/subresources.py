@@ -21,6 +21,11 @@ import orjson
 from aiohttp import web
 
 from kubesmith.api import errors, objectmeta
+from kubesmith.api.custom import (
+    CustomResourceStrategy,
+    apply_custom_scale,
+    scale_of_custom,
+)
 from kubesmith.api.resource_types import ResourceType
 from kubesmith.api.store import DeleteOptions
 from kubesmith.api.strategies.base import Strategy
@@ -35,12 +40,12 @@ _SCALABLE = {("apps", "deployments"), ("apps", "replicasets"), ("apps", "statefu
              ("", "replicationcontrollers")}
 
 
-def handler_for(rt: ResourceType, info: RequestInfo) -> Handler | None:
+def handler_for(rt: ResourceType, info: RequestInfo, strategy: Strategy) -> Handler | None:
     sub, verb = info.subresource, info.verb
     if sub == "status" and verb in ("get", "update", "patch"):
         return {"get": handlers.get, "update": handlers.update, "patch": handlers.patch}[verb]
-    if sub == "scale" and (rt.group, rt.plural) in _SCALABLE and \
-            verb in ("get", "update", "patch"):
+    if sub == "scale" and verb in ("get", "update", "patch") and (
+            (rt.group, rt.plural) in _SCALABLE or isinstance(strategy, CustomResourceStrategy)):
         return {"get": scale_get, "update": scale_update, "patch": scale_patch}[verb]
     if sub == "binding" and verb == "create":
         return pod_binding
@@ -95,20 +100,32 @@ def scale_of(obj: Obj) -> Obj:
     }
 
 
+def _scale_view(strategy: Strategy, obj: Obj) -> Obj:
+    if isinstance(strategy, CustomResourceStrategy):
+        return scale_of_custom(strategy.version, obj)
+    return scale_of(obj)
+
+
+def _scale_apply(strategy: Strategy, current: Obj, scale: Obj) -> Obj:
+    rv = scale.get("metadata", {}).get("resourceVersion")
+    if rv and rv != current["metadata"].get("resourceVersion"):
+        raise errors.conflict(strategy.rt.plural, current["metadata"]["name"],
+                              errors.STALE_OBJECT, strategy.rt.group)
+    replicas = scale.get("spec", {}).get("replicas")
+    if isinstance(strategy, CustomResourceStrategy):
+        return apply_custom_scale(strategy.version, current, replicas)
+    return _apply_scale(current, replicas)
+
+
 async def scale_get(ctx: handlers.RequestContext) -> web.StreamResponse:
     cached = await ctx.rs.get(ctx.namespace, ctx.info.name, ctx.query.get("resourceVersion"))
-    return ctx.respond(scale_of(cached.obj))
+    return ctx.respond(_scale_view(ctx.rs.strategy, ctx.rs.view(cached).obj))
 
 
-def _apply_scale(current: Obj, scale: Obj) -> Obj:
-    replicas = scale.get("spec", {}).get("replicas")
+def _apply_scale(current: Obj, replicas: Any) -> Obj:
     if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
         raise errors.invalid_object("Scale", current["metadata"]["name"], [errors.invalid(
             "spec.replicas", replicas, "must be greater than or equal to 0")], "autoscaling")
-    rv = scale.get("metadata", {}).get("resourceVersion")
-    if rv and rv != current["metadata"].get("resourceVersion"):
-        raise errors.conflict(current["kind"].lower() + "s", current["metadata"]["name"],
-                              errors.STALE_OBJECT)
     current.setdefault("spec", {})["replicas"] = replicas
     return current
 
@@ -120,10 +137,11 @@ async def scale_update(ctx: handlers.RequestContext) -> web.StreamResponse:
     objects.check_type(ctx.rt, scale, "scale")
     opts = ctx.write_options("UPDATE", ctx.info.name)
     opts.subresource = "scale"
+    strategy = ctx.rs.strategy
     result, _ = await ctx.rs.update(ctx.namespace, ctx.info.name,
-                                    lambda cur: _apply_scale(_must(cur), scale), opts,
+                                    lambda cur: _scale_apply(strategy, _must(cur), scale), opts,
                                     retry_on_conflict=False)
-    return ctx.respond(scale_of(result))
+    return ctx.respond(_scale_view(strategy, result))
 
 
 async def scale_patch(ctx: handlers.RequestContext) -> web.StreamResponse:
@@ -136,14 +154,19 @@ async def scale_patch(ctx: handlers.RequestContext) -> web.StreamResponse:
     patch_scale = patching.patcher(scale_strategy, ctype, doc, manager=ctx.field_manager(),
                                    force=ctx.flag("force"), subresource="scale")
 
+    strategy = ctx.rs.strategy
+
     def transform(cur: Obj | None) -> Obj:
         current = _must(cur)
-        return _apply_scale(current, patch_scale(scale_of(current)))
+        scale = patch_scale(_scale_view(strategy, current))
+        # A patch applies to the current object: its resourceVersion is not a precondition
+        # unless the patch itself names one.
+        return _scale_apply(strategy, current, scale)
 
     opts = ctx.write_options("UPDATE", ctx.info.name)
     opts.subresource = "scale"
     result, _ = await ctx.rs.update(ctx.namespace, ctx.info.name, transform, opts)
-    return ctx.respond(scale_of(result))
+    return ctx.respond(_scale_view(strategy, result))
 
 
 def _must(obj: Obj | None) -> Obj:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from kubesmith.api.resource_types import ResourceType
+from kubesmith.api.validation import DEFAULT_NODE_PORT_RANGE
 from kubesmith.api.strategies.base import Strategy
 from kubesmith.api.strategies.crds import CustomResourceDefinitionStrategy
 from kubesmith.api.strategies.namespaces import NamespaceStrategy
@@ -15,5 +16,6 @@ _BY_KIND: dict[tuple[str, str], type[Strategy]] = {
 }
 
 
-def strategy_for(rt: ResourceType) -> Strategy:
-    return _BY_KIND.get((rt.group, rt.kind), Strategy)(rt)
+def strategy_for(rt: ResourceType,
+                 node_port_range: tuple[int, int] = DEFAULT_NODE_PORT_RANGE) -> Strategy:
+    return _BY_KIND.get((rt.group, rt.kind), Strategy)(rt, node_port_range)

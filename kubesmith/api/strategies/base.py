@@ -8,7 +8,7 @@ store (:mod:`kubesmith.api.store`) owns everything else.
 
 from __future__ import annotations
 
-from kubesmith.api import schema, selectors, tables
+from kubesmith.api import defaults, schema, selectors, tables, validation
 from kubesmith.api.errors import FieldError
 from kubesmith.api.resource_types import ResourceType
 from kubesmith.api.types import Obj
@@ -22,13 +22,21 @@ class Strategy:
     """Default behaviour: generation tracking for kinds with a spec, status through its
     subresource only, no extra validation beyond ObjectMeta."""
 
-    def __init__(self, rt: ResourceType) -> None:
+    def __init__(self, rt: ResourceType,
+                 node_port_range: tuple[int, int] = validation.DEFAULT_NODE_PORT_RANGE
+                 ) -> None:
         self.rt = rt
         self.has_status = "status" in rt.subresources
+        self._defaulter = defaults.defaulter_for(rt.group, rt.version, rt.kind)
+        self.validator = validation.validator_for(
+            rt.group, rt.kind, node_port_range=node_port_range) or \
+            validation.generic_validator(rt.group, rt.kind, namespaced=rt.namespaced)
 
     # ---- hooks a resource module overrides --------------------------------------------
     def default(self, obj: Obj) -> None:
         """Upstream's SetDefaults for the kind (in place)."""
+        if self._defaulter is not None:
+            self._defaulter(obj)
 
     def prepare_for_create(self, obj: Obj) -> None:
         """Reset what a client may not set on create."""
@@ -96,7 +104,8 @@ class Strategy:
         self.prepare_for_update(new, old)
 
     def validate(self, obj: Obj) -> list[FieldError]:
-        return []
+        """Errors for creating ``obj``."""
+        return self.validator.validate(obj)
 
     # ---- schema ------------------------------------------------------------------------
     supports_strategic_merge = True
@@ -116,7 +125,19 @@ class Strategy:
         return schema.prune_unknown(obj, node) if node is not None else []
 
     def validate_update(self, new: Obj, old: Obj) -> list[FieldError]:
-        return []
+        """Errors for replacing ``old`` with ``new`` — complete on its own (includes the
+        create rules for ``new``), as upstream's ValidateXUpdate."""
+        return self.validator.validate_update(new, old)
+
+    def validate_subresource_update(self, subresource: str, new: Obj, old: Obj
+                                    ) -> list[FieldError]:
+        if subresource == "status":
+            return self.validator.validate_status_update(new, old)
+        if subresource == "binding":
+            # Binding sets spec.nodeName exactly once, a change pod update validation
+            # (rightly) forbids to everyone else.
+            return []
+        return self.validate_update(new, old)
 
     def fields_of(self, obj: Obj) -> dict[str, str]:
         """Field-selector labels and their values for ``obj``."""

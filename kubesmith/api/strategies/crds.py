@@ -16,16 +16,22 @@ class CustomResourceDefinitionStrategy(Strategy):
         crd_validation.default_crd(obj)
 
     def prepare_for_create(self, obj: Obj) -> None:
-        super().prepare_for_create(obj)
-        storage = [v.get("name") for v in obj.get("spec", {}).get("versions") or []
-                   if isinstance(v, dict) and v.get("storage")]
-        obj["status"] = {"storedVersions": storage[:1]}
+        crd_validation.prepare_crd_for_create(obj)
         finalizers = obj["metadata"].setdefault("finalizers", [])
         if CLEANUP_FINALIZER not in finalizers:
             finalizers.append(CLEANUP_FINALIZER)
+
+    def prepare_for_update(self, new: Obj, old: Obj) -> None:
+        crd_validation.prepare_crd_for_update(new, old)
 
     def validate(self, obj: Obj) -> list[FieldError]:
         return crd_validation.validate_crd(obj)
 
     def validate_update(self, new: Obj, old: Obj) -> list[FieldError]:
         return crd_validation.validate_crd_update(new, old)
+
+    def validate_subresource_update(self, subresource: str, new: Obj, old: Obj
+                                    ) -> list[FieldError]:
+        if subresource == "status":
+            return crd_validation.validate_crd_status_update(new, old)
+        return self.validate_update(new, old)
