@@ -30,8 +30,8 @@ from kubesmith.api.validation._fields import (
 )
 from kubesmith.api.validation.core import validate_replica_counts
 from kubesmith.api.validation.meta import (
-    label_selector_is_empty,
     label_selector_convertible,
+    label_selector_is_empty,
     label_selector_matches,
     validate_annotations,
     validate_label_selector,

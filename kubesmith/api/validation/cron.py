@@ -68,7 +68,8 @@ class CronSchedule:
     def next_after(self, after: datetime) -> datetime | None:
         """The first activation strictly after ``after`` (None if none within 5 years)."""
         if self.every is not None:
-            step = max(self.every, timedelta(seconds=1))
+            # robfig rounds the interval down to whole seconds, with a one-second floor.
+            step = max(timedelta(seconds=int(self.every.total_seconds())), timedelta(seconds=1))
             return after.replace(microsecond=0) + step
         when = after.replace(second=0, microsecond=0) + timedelta(minutes=1)
         limit = when + timedelta(days=366 * 5)

@@ -39,6 +39,7 @@ from kubesmith.api.validation.apps import (
 )
 from kubesmith.api.validation.core import validate_endpoint_ip
 from kubesmith.api.validation.meta import (
+    label_selector_convertible,
     validate_conditions,
     validate_label_name,
     validate_label_selector,
@@ -185,7 +186,8 @@ def validate_role_update(new: Any, old: Any) -> list[FieldError]:
                                                             get_map(old, "metadata"))
 
 
-def validate_cluster_role(obj: Any) -> list[FieldError]:
+def validate_cluster_role(obj: Any, *, allow_invalid_label_value: bool = False
+                          ) -> list[FieldError]:
     """Rules (non-resource URLs allowed) and aggregation selectors."""
     obj = as_map(obj)
     errs = validate_object_meta(get_map(obj, "metadata"), namespaced=False,
@@ -199,14 +201,24 @@ def validate_cluster_role(obj: Any) -> list[FieldError]:
                                  "at least one clusterRoleSelector required if aggregationRule "
                                  "is non-nil"))
         for i, selector in enumerate(selectors):
-            errs += validate_label_selector(selector, f"aggregationRule.clusterRoleSelectors[{i}]")
+            selector_path = f"aggregationRule.clusterRoleSelectors[{i}]"
+            errs += validate_label_selector(selector, selector_path,
+                                            allow_invalid_label_value=allow_invalid_label_value)
+            if not label_selector_convertible(selector):
+                errs.append(invalid(selector_path, selector, "invalid label selector."))
     return errs
 
 
 def validate_cluster_role_update(new: Any, old: Any) -> list[FieldError]:
-    """Create rules plus metadata update rules."""
-    return validate_cluster_role(new) + validate_object_meta_update(get_map(new, "metadata"),
-                                                                    get_map(old, "metadata"))
+    """Create rules plus metadata update rules.
+
+    Aggregation selectors with invalid label values stay acceptable when the stored role
+    already had them (upstream's validation options).
+    """
+    old_selectors = get_maps(get_map(as_map(old), "aggregationRule"), "clusterRoleSelectors")
+    allow = any(validate_label_selector(s, "selector") for s in old_selectors)
+    errs = validate_cluster_role(new, allow_invalid_label_value=allow)
+    return errs + validate_object_meta_update(get_map(new, "metadata"), get_map(old, "metadata"))
 
 
 def _subject(subject: dict[str, Any], namespaced: bool, path: str) -> list[FieldError]:
@@ -471,8 +483,13 @@ def _hpa_spec(spec: dict[str, Any]) -> list[FieldError]:
         errs.append(invalid("spec.maxReplicas", high,
                             "must be greater than or equal to `minReplicas`"))
     errs += _cross_version_ref(get_map(spec, "scaleTargetRef"), "spec.scaleTargetRef")
-    for i, metric in enumerate(get_maps(spec, "metrics")):
+    metrics = get_maps(spec, "metrics")
+    for i, metric in enumerate(metrics):
         errs += _metric_spec(metric, f"spec.metrics[{i}]")
+    if low == 0 and not any(get_str(m, "type") in ("Object", "External") for m in metrics):
+        errs.append(field_forbidden("spec.metrics", "must specify at least one Object or "
+                                                    "External metric to support scaling to "
+                                                    "zero replicas"))
     behavior = spec.get("behavior")
     if behavior is not None:
         errs += _scaling_rules(as_map(behavior).get("scaleUp"), "spec.behavior.scaleUp")
