@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from kubesmith.api import gofmt
+
 
 @dataclass(frozen=True, slots=True)
 class FieldError:
@@ -29,7 +31,12 @@ class FieldError:
     has_value: bool = False
 
     def message(self) -> str:
-        """Upstream's ``field.Error.Error()`` wording."""
+        """Upstream's ``field.Error.Error()``: ``path: Head[: value][: detail]``.
+
+        As ``ErrorBody`` does: no value for the types that never show one (or when none was
+        given, upstream's ``omitValue``); otherwise numbers and booleans print with ``%v``,
+        strings with ``%q`` and everything else (``None`` included) as ``json.Marshal``.
+        """
         head = {
             "FieldValueRequired": "Required value",
             "FieldValueInvalid": "Invalid value",
@@ -37,27 +44,36 @@ class FieldError:
             "FieldValueDuplicate": "Duplicate value",
             "FieldValueForbidden": "Forbidden",
             "FieldValueTooLong": "Too long",
+            "FieldValueTooShort": "Too short",
             "FieldValueTooMany": "Too many",
+            "FieldValueTooFew": "Too few",
             "FieldValueTypeInvalid": "Invalid value",
             "FieldValueNotFound": "Not found",
             "InternalError": "Internal error",
-        }.get(self.type, self.type)
-        if self.has_value:
-            shown = _quote(self.value)
-            text = f"{self.field}: {head}: {shown}"
+        }.get(self.type)
+        if head is None:
+            text = f"Internal error: unhandled error code: {self.type}: please report this"
+        elif self.type in ("FieldValueRequired", "FieldValueForbidden", "FieldValueTooLong",
+                           "FieldValueTooShort", "InternalError") or not self.has_value:
+            text = head
         else:
-            text = f"{self.field}: {head}"
-        return f"{text}: {self.detail}" if self.detail else text
+            text = f"{head}: {_quote(self.value)}"
+        if self.detail:
+            text += ": " + self.detail
+        return f"{self.field}: {text}"
 
 
 def _quote(value: Any) -> str:
+    """A bad value as ``ErrorBody`` prints it (``%v``, ``%q``, else JSON, else a string)."""
+    if isinstance(value, (bool, int, float)):
+        return gofmt.format_v(value)
     if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    return str(value)
+        return gofmt.quote(value)
+    try:
+        return gofmt.marshal(value)
+    except (TypeError, ValueError):
+        # Upstream falls back to String() (or %#v) when json.Marshal fails.
+        return str(value)
 
 
 def required(path: str, detail: str = "") -> FieldError:

@@ -60,19 +60,22 @@ class Resources:
         :class:`ConvertingStore` over the storage version's store (created unserved with
         ``storage_strategy`` when that version is not served itself).
         """
-        strategy = strategy or strategy_for(rt, self.allocator.network.node_ports)
+        strategy = strategy or self._strategy(rt)
         storage_version = storage_version or storage_api_version(rt)
         if storage_version != rt.api_version:
             inner = self._storage_store(rt, storage_version, storage_strategy)
             if inner is None:
                 version = storage_version.rpartition("/")[2]
                 inner_rt = replace(rt, version=version, preferred=False)
-                inner = await self._plain(inner_rt, storage_strategy or strategy_for(inner_rt, self.allocator.network.node_ports))
+                inner = await self._plain(inner_rt, storage_strategy or self._strategy(inner_rt))
                 self._unserved[rt.key_prefix] = inner
             rs: ResourceStore = ConvertingStore(rt, strategy, inner, storage_version)
             self._stores[rt] = rs
             return rs
         return await self._plain(rt, strategy)
+
+    def _strategy(self, rt: ResourceType) -> Strategy:
+        return strategy_for(rt, self.allocator.network.node_ports)
 
     def _storage_store(self, rt: ResourceType, storage_version: str,
                        storage_strategy: Strategy | None) -> ResourceStore | None:

@@ -33,6 +33,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from kubesmith.api import gofmt
 from kubesmith.api.crd import _formats, _go
 from kubesmith.api.crd._regex import GoRegexError, UnsupportedRegex, compile_go
 from kubesmith.api.errors import FieldError, required, too_many
@@ -110,7 +111,7 @@ def _only(error: _Error) -> _Result:
 
 def _invalid_type(path: str, type_name: str, value: Any) -> _Error:
     if isinstance(value, str):
-        message = f"{path} in {_IN} must be of type {type_name}: {_go.quote(value)}"
+        message = f"{path} in {_IN} must be of type {type_name}: {gofmt.quote(value)}"
     else:
         message = f"{path} in {_IN} must be of type {type_name}"
     return _Error(_INVALID_TYPE, message, path, value)
@@ -126,7 +127,7 @@ def _exceeds(path: str, bound: Any, exclusive: bool, value: Any, *, maximum: boo
     else:
         relation = "greater than" if exclusive else "greater than or equal to"
     return _Error(_MAX if maximum else _MIN,
-                  f"{path} in {_IN} should be {relation} {_go.format_v(bound)}", path, value)
+                  f"{path} in {_IN} should be {relation} {gofmt.format_v(bound)}", path, value)
 
 
 def _plain(message: str) -> _Error:
@@ -249,7 +250,7 @@ def _validate_format(fmt: str, path: str, data: str) -> _Result | None:
 
 def _range_error(value: float, type_name: str, fmt: str, prefix: str, path: str) -> _Error | None:
     """``IsValueValidAgainstRange``: can the value be held by the node's numeric type?"""
-    text = str(value) if isinstance(value, int) else _go.format_f(value)
+    text = str(value) if isinstance(value, int) else gofmt.format_f(value)
     ok = True
     if type_name == "integer":
         low, high = (_INT32_MIN, _INT32_MAX) if fmt == "int32" else (_INT64_MIN, _INT64_MAX)
@@ -284,11 +285,11 @@ def _multiple_of(path: str, data: float | int, factor: float) -> _Error | None:
 def _float_multiple_of(path: str, data: float, factor: float) -> _Error | None:
     if factor <= 0:
         return _Error(_MULTIPLE_OF_MUST_BE_POSITIVE, "factor MultipleOf declared for "
-                      f"{path} must be positive: {_go.format_v(factor)}", path, factor)
+                      f"{path} must be positive: {gofmt.format_v(factor)}", path, factor)
     quotient = (1 / factor * data) if factor < 1 else data / factor
     if not _go.is_json_integer(quotient):
         return _Error(_MULTIPLE_OF, f"{path} in {_IN} should be a multiple of "
-                      f"{_go.format_v(factor)}", path, data)
+                      f"{gofmt.format_v(factor)}", path, data)
     return None
 
 
@@ -394,7 +395,7 @@ def _validate_enum(schema: dict[str, Any], path: str, data: Any) -> _Result | No
         convertible, converted = _go_convert(data, allowed)
         if convertible and _go.deep_equal(converted, allowed):
             return None
-    return _only(_Error(_ENUM, f"{path} in {_IN} should be one of {_go.format_v(enum)}", path,
+    return _only(_Error(_ENUM, f"{path} in {_IN} should be one of {gofmt.format_v(enum)}", path,
                         data, values=list(enum)))
 
 
@@ -495,7 +496,7 @@ class _SchemaValidator:
                 if best is None or result.match_count > best.match_count:
                     best = result
             if not succeeded:
-                main.add(_plain(f"{_go.quote(path)} must validate at least one schema (anyOf)"))
+                main.add(_plain(f"{gofmt.quote(path)} must validate at least one schema (anyOf)"))
             main.merge(best if best is not None else first_success)
         one_of = _sub_schemas(schema, "oneOf")
         if one_of:
@@ -515,7 +516,7 @@ class _SchemaValidator:
             if valid_count != 1:
                 found = "Found none valid" if valid_count == 0 else \
                     f"Found {valid_count} valid alternatives"
-                main.add(_plain(f"{_go.quote(path)} must validate one and only one schema "
+                main.add(_plain(f"{gofmt.quote(path)} must validate one and only one schema "
                                 f"(oneOf). {found}"))
                 main.merge(best)
             else:
@@ -529,11 +530,11 @@ class _SchemaValidator:
                 main.merge(result)
             if passed != len(all_of):
                 suffix = ". None validated" if passed == 0 else ""
-                main.add(_plain(f"{_go.quote(path)} must validate all the schemas "
+                main.add(_plain(f"{gofmt.quote(path)} must validate all the schemas "
                                 f"(allOf){suffix}"))
         not_schema = schema.get("not")
         if isinstance(not_schema, dict) and _SchemaValidator(not_schema, path).validate(data).valid:
-            main.add(_plain(f"{_go.quote(path)} must not validate the schema (not)"))
+            main.add(_plain(f"{gofmt.quote(path)} must not validate the schema (not)"))
         main.match_count += 1
         return main
 
@@ -546,8 +547,8 @@ def _child(base: str | None, name: str) -> str:
 
 
 def _not_supported(path: str, value: Any, allowed: list[Any]) -> FieldError:
-    shown = [v if isinstance(v, str) else _go.marshal(v) for v in allowed]
-    detail = "supported values: " + ", ".join(_go.quote(v) for v in shown) if shown else ""
+    shown = [v if isinstance(v, str) else gofmt.marshal(v) for v in allowed]
+    detail = "supported values: " + ", ".join(gofmt.quote(v) for v in shown) if shown else ""
     return FieldError("FieldValueNotSupported", path, detail, value, True)
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from kubesmith.api.crd import _go
 from kubesmith.api.crd._regex import GoRegexError, UnsupportedRegex, compile_go
 from kubesmith.api.errors import FieldError, field_forbidden, invalid, required
 
@@ -341,7 +340,7 @@ def validate_structural(schema: dict[str, Any], path: str) -> list[FieldError]:
     """``ValidateStructural``: invariants plus completeness, sorted by error text."""
     errs = _invariants(schema, ROOT, path)
     errs += _completeness(schema, schema, path, path)
-    return sorted(errs, key=_go.error_string)
+    return sorted(errs, key=FieldError.message)
 
 
 def is_structural(schema: dict[str, Any]) -> bool:

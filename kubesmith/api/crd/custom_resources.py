@@ -44,8 +44,8 @@ from __future__ import annotations
 import copy
 from typing import Any, Final
 
+from kubesmith.api import gofmt
 from kubesmith.api import schema as k8s_schema
-from kubesmith.api.crd import _go
 from kubesmith.api.crd._openapi import validate_value
 from kubesmith.api.errors import FieldError, duplicate, invalid
 from kubesmith.api.types import Obj
@@ -378,7 +378,7 @@ def _non_unique(values: list[Any]) -> list[int]:
     for index, value in enumerate(values):
         key: Any
         if isinstance(value, (dict, list)):
-            key = ("compound", _go.marshal(value))
+            key = ("compound", gofmt.marshal(value))
         elif isinstance(value, _Unspecified):
             key = ("unspecified", None)
         else:
@@ -454,8 +454,8 @@ def _nested(obj: Any, path: str) -> tuple[Any, bool, str | None]:
             return None, False, None
         if not isinstance(current, dict):
             return None, False, (
-                f"{_json_path(segments[:index + 1])} accessor error: {_go.format_v(current)} "
-                f"is of the type {_go.type_name(current)}, expected map[string]interface{{}}")
+                f"{_json_path(segments[:index + 1])} accessor error: {gofmt.format_v(current)} "
+                f"is of the type {gofmt.type_name(current)}, expected map[string]interface{{}}")
         if segment not in current:
             return None, False, None
         current = current[segment]
@@ -500,8 +500,8 @@ def _nested_typed(obj: Any, path: str, expected: str) -> tuple[Any, str | None]:
         else isinstance(value, str)
     if matches:
         return value, None
-    return None, (f"{_json_path(_segments(path))} accessor error: {_go.format_v(value)} is of "
-                  f"the type {_go.type_name(value)}, expected {expected}")
+    return None, (f"{_json_path(_segments(path))} accessor error: {gofmt.format_v(value)} is of "
+                  f"the type {gofmt.type_name(value)}, expected {expected}")
 
 
 def _replicas_errors(obj: Any, path: str) -> list[FieldError]:

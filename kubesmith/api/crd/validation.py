@@ -38,6 +38,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
+from kubesmith.api import gofmt
 from kubesmith.api.crd import _go, _structural
 from kubesmith.api.crd._openapi import validate_value
 from kubesmith.api.crd._structural import (
@@ -296,7 +297,7 @@ def _go_schema(schema: Any) -> Any:
     """An internal ``JSONSchemaProps`` as Go's ``json.Marshal`` lays it out (no tags)."""
     if not isinstance(schema, dict):
         return None
-    out = _go.GoStruct()
+    out = gofmt.GoStruct()
     for go_name, key, zero in _SCHEMA_FIELDS:
         value = schema.get(key, zero)
         if value is None or value == zero:
@@ -308,22 +309,22 @@ def _go_schema(schema: Any) -> Any:
         elif key == "not":
             out[go_name] = _go_schema(value)
         elif key == "items":
-            out[go_name] = _go.GoStruct(
+            out[go_name] = gofmt.GoStruct(
                 Schema=_go_schema(value) if isinstance(value, dict) else None,
                 JSONSchemas=[_go_schema(v) for v in value] if isinstance(value, list) else None)
         elif key in ("additionalProperties", "additionalItems"):
-            out[go_name] = _go.GoStruct(
+            out[go_name] = gofmt.GoStruct(
                 Allows=value is not False,
                 Schema=_go_schema(value) if isinstance(value, dict) else None)
         elif key == "dependencies":
-            out[go_name] = {k: _go.GoStruct(Schema=_go_schema(v) if isinstance(v, dict) else None,
+            out[go_name] = {k: gofmt.GoStruct(Schema=_go_schema(v) if isinstance(v, dict) else None,
                                             Property=v if isinstance(v, list) else None)
                             for k, v in _map(value).items()}
         elif key == "externalDocs":
-            out[go_name] = _go.GoStruct(Description=_str(value, "description"),
+            out[go_name] = gofmt.GoStruct(Description=_str(value, "description"),
                                         URL=_str(value, "url"))
         elif key == "x-kubernetes-validations":
-            out[go_name] = [_go.GoStruct(
+            out[go_name] = [gofmt.GoStruct(
                 Rule=_str(r, "rule"), Message=_str(r, "message"),
                 MessageExpression=_str(r, "messageExpression"), Reason=_map(r).get("reason"),
                 FieldPath=_str(r, "fieldPath"), OptionalOldSelf=_map(r).get("optionalOldSelf"))
@@ -338,9 +339,9 @@ def _go_subresources(subresources: dict[str, Any] | None) -> Any:
         return None
     scale = _optional_map(subresources.get("scale"))
     selector = None if scale is None else scale.get("labelSelectorPath")
-    return _go.GoStruct(
-        Status=_go.GoStruct() if isinstance(subresources.get("status"), dict) else None,
-        Scale=None if scale is None else _go.GoStruct(
+    return gofmt.GoStruct(
+        Status=gofmt.GoStruct() if isinstance(subresources.get("status"), dict) else None,
+        Scale=None if scale is None else gofmt.GoStruct(
             SpecReplicasPath=_str(scale, "specReplicasPath"),
             StatusReplicasPath=_str(scale, "statusReplicasPath"),
             LabelSelectorPath=selector if isinstance(selector, str) else None,
@@ -348,22 +349,22 @@ def _go_subresources(subresources: dict[str, Any] | None) -> Any:
     )
 
 
-def _go_versions(versions: list[_Version]) -> list[_go.GoStruct]:
+def _go_versions(versions: list[_Version]) -> list[gofmt.GoStruct]:
     """``[]apiextensions.CustomResourceDefinitionVersion`` as Go marshals it."""
     rendered = []
     for v in versions:
-        schema = None if v.schema is None else _go.GoStruct(
+        schema = None if v.schema is None else gofmt.GoStruct(
             OpenAPIV3Schema=_go_schema(v.schema.get("openAPIV3Schema")))
-        rendered.append(_go.GoStruct(
+        rendered.append(gofmt.GoStruct(
             Name=v.name, Served=v.served, Storage=v.storage, Deprecated=v.deprecated,
             DeprecationWarning=v.deprecation_warning, Schema=schema,
             Subresources=_go_subresources(v.subresources),
             AdditionalPrinterColumns=[
-                _go.GoStruct(Name=_str(c, "name"), Type=_str(c, "type"),
+                gofmt.GoStruct(Name=_str(c, "name"), Type=_str(c, "type"),
                              Format=_str(c, "format"), Description=_str(c, "description"),
                              Priority=_map(c).get("priority", 0), JSONPath=_str(c, "jsonPath"))
                 for c in v.columns] or None,
-            SelectableFields=[_go.GoStruct(JSONPath=_str(f, "jsonPath"))
+            SelectableFields=[gofmt.GoStruct(JSONPath=_str(f, "jsonPath"))
                               for f in v.selectable_fields] or None,
         ))
     return rendered
@@ -1125,7 +1126,7 @@ def _approval_state(annotations: dict[str, Any]) -> tuple[str, str]:
                            f'"{_API_APPROVAL_ANNOTATION}", see '
                            "https://github.com/kubernetes/enhancements/pull/1111")
     if value.startswith("unapproved"):
-        return "bypassed", f"not approved: {_go.quote(value)}"
+        return "bypassed", f"not approved: {gofmt.quote(value)}"
     scheme, sep, rest = value.partition("://")
     if sep and scheme and rest.split("/")[0] and not any(c.isspace() for c in value):
         return "approved", f"approved in {value}"

@@ -1,9 +1,8 @@
 """Server-side apply and ``metadata.managedFields``, as kube-apiserver's field manager.
 
-Modules, bottom up:
+Modules, bottom up (Go's exact text for JSON values and quoted strings, which FieldsV1
+keys and conflict messages need, comes from :mod:`kubesmith.api.gofmt`):
 
-* :mod:`.gojson` — Go's exact text for JSON values and quoted strings (FieldsV1 keys and
-  conflict messages are compared as text by clients).
 * :mod:`.schematype` — structured-merge-diff's view of an OpenAPI schema: which lists are
   atomic, sets or keyed maps, which maps are atomic, what is free-form.
 * :mod:`.fields` — :class:`FieldSet` (paths of field/key/value/index elements), the

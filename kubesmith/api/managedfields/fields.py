@@ -20,9 +20,10 @@ its sub-trie; a node that is both a member and has children carries ``".": {}`` 
     {"f:metadata":{"f:labels":{".":{},"f:app":{}}},
      "f:spec":{"f:containers":{"k:{\\"name\\":\\"a\\"}":{".":{},"f:image":{}}}}}
 
-Keys are emitted in upstream's sort order and ``k:``/``v:`` payloads are written with
-Go's JSON rules (:mod:`.gojson`), so :meth:`FieldSet.to_fields_v1` round-trips stored
-managedFields byte for byte and :meth:`FieldSet.to_json` produces upstream's exact bytes.
+Keys are emitted in upstream's sort order and ``k:``/``v:`` payloads are written with the
+JSON rules of upstream's json-iterator (:func:`kubesmith.api.gofmt.marshal` with
+``jsoniter=True``), so :meth:`FieldSet.to_fields_v1` round-trips stored managedFields byte
+for byte and :meth:`FieldSet.to_json` produces upstream's exact bytes.
 
 Sets are values: the operations return new sets that may share sub-tries with their
 inputs, so nothing may mutate a set after it is built (the private builder methods are
@@ -40,9 +41,9 @@ from typing import Any, Final, NamedTuple
 
 import orjson
 
+from kubesmith.api import gofmt
 from kubesmith.api.schema import SchemaNode
 
-from .gojson import go_json, go_json_string, go_quote, go_value_string
 from .schematype import ListKind, Shape, TypeInfo, type_of
 
 __all__ = [
@@ -167,9 +168,10 @@ def serialize_element(pe: PathElement) -> str:
         return f"f:{value}"
     if kind == KEY:
         return "k:{" + ",".join(
-            go_json_string(name) + ":" + go_json(thaw(v)) for name, v in value) + "}"
+            gofmt.json_string(name, jsoniter=True) + ":" + gofmt.marshal(thaw(v), jsoniter=True)
+            for name, v in value) + "}"
     if kind == VALUE:
-        return "v:" + go_json(thaw(value))
+        return "v:" + gofmt.marshal(thaw(value), jsoniter=True)
     return f"i:{value}"
 
 
@@ -212,10 +214,24 @@ def _pe_string(pe: PathElement) -> str:
     if kind == FIELD:
         return f".{value}"
     if kind == KEY:
-        return "[" + ",".join(f"{name}={go_value_string(thaw(v))}" for name, v in value) + "]"
+        return "[" + ",".join(f"{name}={_value_string(thaw(v))}" for name, v in value) + "]"
     if kind == VALUE:
-        return f"[={go_value_string(thaw(value))}]"
+        return f"[={_value_string(thaw(value))}]"
     return f"[{value}]"
+
+
+def _value_string(value: Any) -> str:
+    """structured-merge-diff's ``value.ToString``: ``"a"``, ``80``, ``true``, ``[1,2]``."""
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return gofmt.quote(value)
+    if isinstance(value, list):
+        return "[" + ",".join(_value_string(item) for item in value) + "]"
+    if isinstance(value, dict):
+        # Upstream iterates the map unordered; sorted keys keep our output stable.
+        return "".join(f"{key}={_value_string(value[key])}" for key in sorted(value))
+    return gofmt.format_v(value)
 
 
 def path_string(path: Iterable[PathElement]) -> str:
@@ -471,7 +487,7 @@ def _write_go(fields: Mapping[str, Any], out: list[str]) -> None:
         if not first:
             out.append(",")
         first = False
-        out.append(go_json_string(key))
+        out.append(gofmt.json_string(key, jsoniter=True))
         out.append(":")
         _write_go(sub, out)
     out.append("}")
@@ -498,7 +514,7 @@ def list_item_element(item: Any, t: TypeInfo) -> PathElement:
             elif name in t.key_defaults:
                 fields.append((name, freeze(t.key_defaults[name])))
         if not fields:
-            quoted = "[" + " ".join(go_quote(k) for k in t.keys) + "]"
+            quoted = "[" + " ".join(gofmt.quote(k) for k in t.keys) + "]"
             raise ValueError(
                 "associative list with keys has an element that omits all key fields "
                 f"{quoted} (and doesn't have default values for any key fields)")

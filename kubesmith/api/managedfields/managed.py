@@ -38,13 +38,12 @@ from typing import Any, Final
 
 import orjson
 
-from kubesmith.api import encoding
+from kubesmith.api import encoding, gofmt
 from kubesmith.api.errors import StatusError, bad_request
 from kubesmith.api.schema import SchemaNode
 from kubesmith.api.types import Obj
 
 from .fields import FieldSet, PathElement, fieldset_of, path_string
-from .gojson import go_json, go_json_string, go_quote
 from .schematype import TypeInfo, type_of
 from .typed import (
     compare,
@@ -157,7 +156,7 @@ class ManagedEntry:
         if not fields_type:
             raise ValueError(f"missing fieldsType in managed fields entry {index}")
         if fields_type != "FieldsV1":
-            raise ValueError(f"invalid fieldsType {go_quote(str(fields_type))} in managed "
+            raise ValueError(f"invalid fieldsType {gofmt.quote(str(fields_type))} in managed "
                              f"fields entry {index}")
         try:
             fields = FieldSet.from_fields_v1(entry.get("fieldsV1"))
@@ -211,20 +210,20 @@ def _identifier(key: ManagerKey) -> str:
     manager, operation, version, subresource = key
     parts = []
     if manager:
-        parts.append('"manager":' + go_json_string(manager))
-    parts.append('"operation":' + go_json_string(operation))
+        parts.append('"manager":' + gofmt.json_string(manager))
+    parts.append('"operation":' + gofmt.json_string(operation))
     if version:
-        parts.append('"apiVersion":' + go_json_string(version))
+        parts.append('"apiVersion":' + gofmt.json_string(version))
     if subresource:
-        parts.append('"subresource":' + go_json_string(subresource))
+        parts.append('"subresource":' + gofmt.json_string(subresource))
     return "{" + ",".join(parts) + "}"
 
 
 def _print_manager(key: ManagerKey) -> str:
     manager, operation, version, subresource = key
-    text = go_quote(manager)
+    text = gofmt.quote(manager)
     if subresource:
-        text += f" with subresource {go_quote(subresource)}"
+        text += f" with subresource {gofmt.quote(subresource)}"
     if operation == UPDATE:
         text += f" using {version}"
     return text
@@ -476,7 +475,7 @@ def _build_last_applied(config: Obj) -> str:
         annotations = meta.get("annotations")
         if isinstance(annotations, dict):
             annotations.pop(LAST_APPLIED_ANNOTATION, None)
-    return go_json(copy) + "\n"
+    return gofmt.marshal(copy) + "\n"
 
 
 def _set_last_applied(obj: Obj, value: str) -> None:

@@ -28,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final
 
+from kubesmith.api import gofmt
 from kubesmith.api.schema import SchemaNode
 
 from .fields import (
@@ -40,7 +41,6 @@ from .fields import (
     list_item_element,
     path_string,
 )
-from .gojson import go_float_v, go_quote
 from .schematype import ListKind, Shape, TypeInfo, type_of
 
 __all__ = [
@@ -502,7 +502,7 @@ def _validate(value: Any, t: TypeInfo, path: str, errors: list[tuple[str, str]],
         return
     if shape is Shape.MAP:
         if not isinstance(value, dict):
-            errors.append((path, f"expected map, got &{{{_go_v(value)}}}"))
+            errors.append((path, f"expected map, got &{{{gofmt.format_v(value)}}}"))
             return
         for key, item in value.items():
             if not preserve and not t.accepts(key):
@@ -512,7 +512,7 @@ def _validate(value: Any, t: TypeInfo, path: str, errors: list[tuple[str, str]],
             _validate(item, t.field(key), f"{path}.{key}", errors, preserve)
         return
     if not isinstance(value, list):
-        errors.append((path, f"expected list, got &{{{_go_v(value)}}}"))
+        errors.append((path, f"expected list, got &{{{gofmt.format_v(value)}}}"))
         return
     element_t = t.items()
     if t.list_kind is ListKind.ATOMIC:
@@ -537,62 +537,17 @@ def _validate(value: Any, t: TypeInfo, path: str, errors: list[tuple[str, str]],
 def _scalar_error(value: Any, kind: str) -> str | None:
     if kind == "numeric":
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return f"expected numeric (int or float), got {_go_type(value)}"
+            return f"expected numeric (int or float), got {gofmt.type_name(value)}"
         return None
     if kind == "string":
         if not isinstance(value, str):
-            return f"expected string, got &value.valueUnstructured{{Value:{_go_sharp_v(value)}}}"
+            shown = gofmt.format_sharp_v(value)
+            return f"expected string, got &value.valueUnstructured{{Value:{shown}}}"
         return None
     if kind == "boolean":
         if not isinstance(value, bool):
-            return f"expected boolean, got &{{{_go_v(value)}}}"
+            return f"expected boolean, got &{{{gofmt.format_v(value)}}}"
         return None
     if isinstance(value, (dict, list)):
-        return f"expected any scalar, got &{{{_go_v(value)}}}"
+        return f"expected any scalar, got &{{{gofmt.format_v(value)}}}"
     return None
-
-
-def _go_type(value: Any) -> str:
-    """``%T`` of a decoded JSON value in Go."""
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, int):
-        return "int64"
-    if isinstance(value, float):
-        return "float64"
-    if isinstance(value, dict):
-        return "map[string]interface {}"
-    if isinstance(value, list):
-        return "[]interface {}"
-    return "<nil>"
-
-
-def _go_v(value: Any) -> str:
-    """``%v`` of a decoded JSON value in Go (maps print with sorted keys)."""
-    if value is None:
-        return "<nil>"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return go_float_v(value)
-    if isinstance(value, dict):
-        return "map[" + " ".join(f"{k}:{_go_v(value[k])}" for k in sorted(value)) + "]"
-    if isinstance(value, list):
-        return "[" + " ".join(_go_v(item) for item in value) + "]"
-    return str(value)
-
-
-def _go_sharp_v(value: Any) -> str:
-    """``%#v`` of a decoded JSON value held in an ``interface{}``."""
-    if isinstance(value, str):
-        return go_quote(value)
-    if isinstance(value, dict):
-        inner = ", ".join(f"{_go_sharp_v(k)}:{_go_sharp_v(value[k])}" for k in sorted(value))
-        return "map[string]interface {}{" + inner + "}"
-    if isinstance(value, list):
-        return "[]interface {}{" + ", ".join(_go_sharp_v(item) for item in value) + "}"
-    if value is None:
-        return "interface {}(nil)"
-    return _go_v(value)

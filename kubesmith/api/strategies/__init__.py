@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from kubesmith.api.resource_types import ResourceType
-from kubesmith.api.validation import DEFAULT_NODE_PORT_RANGE
 from kubesmith.api.strategies.base import Strategy
 from kubesmith.api.strategies.crds import CustomResourceDefinitionStrategy
 from kubesmith.api.strategies.jobs import JobStrategy
 from kubesmith.api.strategies.namespaces import NamespaceStrategy
 from kubesmith.api.strategies.pods import PodStrategy
+from kubesmith.api.validation import DEFAULT_NODE_PORT_RANGE
 
 _BY_KIND: dict[tuple[str, str], type[Strategy]] = {
     ("", "Namespace"): NamespaceStrategy,

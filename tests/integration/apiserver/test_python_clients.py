@@ -24,11 +24,12 @@ def api(api_server: object) -> Iterator[client.ApiClient]:
 
 
 @pytest.fixture
-def namespace(api: client.ApiClient) -> Iterator[str]:
+def namespace(api: client.ApiClient) -> str:
+    # The whole server (and its data directory) is torn down after the module.
     name = f"t-{uuid.uuid4().hex[:8]}"
     client.CoreV1Api(api).create_namespace(client.V1Namespace(
         metadata=client.V1ObjectMeta(name=name)))
-    yield name
+    return name
 
 
 def _cm(name: str, labels: dict[str, str] | None = None, **data: str) -> client.V1ConfigMap:

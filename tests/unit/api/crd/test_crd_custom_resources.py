@@ -19,7 +19,6 @@ from kubesmith.api.crd import (
     validate_scale,
     validate_scale_status,
 )
-from kubesmith.api.crd._go import error_string
 
 Factory = Callable[[], dict[str, Any]]
 Mutator = Callable[[dict[str, Any]], None]
@@ -297,7 +296,7 @@ def test_valid_certificate(certificate_schema: Factory) -> None:
 
 def test_crontab_messages_as_kubectl_prints_them(crontab_schema: Factory) -> None:
     obj = crontab(replicas=11, cronSpec="every minute")
-    assert [error_string(e) for e in validate(obj, crontab_schema())] == [
+    assert [e.message() for e in validate(obj, crontab_schema())] == [
         "spec.cronSpec: Invalid value: \"every minute\": spec.cronSpec in body should match "
         "'^(\\d+|\\*)(/\\d+)?(\\s+(\\d+|\\*)(/\\d+)?){4}$'",
         "spec.replicas: Invalid value: 11: spec.replicas in body should be less than or equal "

@@ -1,45 +1,14 @@
-"""Go formatting, equality and regexp rules the CRD messages depend on."""
+"""Go equality, number and regexp rules the CRD validation depends on.
+
+Go's text formatting is tested in ``tests/unit/api/test_gofmt.py``.
+"""
 
 from __future__ import annotations
-
-from typing import Any
 
 import pytest
 
 from kubesmith.api.crd import _go
 from kubesmith.api.crd._regex import GoRegexError, UnsupportedRegex, compile_go
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        pytest.param(10.0, "10", id="integral-float"),
-        pytest.param(0.1, "0.1", id="fraction"),
-        pytest.param(1e6, "1e+06", id="million-uses-exponent"),
-        pytest.param(123456.0, "123456", id="below-exponent-threshold"),
-        pytest.param(0.00001, "1e-05", id="small"),
-        pytest.param(-2.5, "-2.5", id="negative"),
-        pytest.param(7, "7", id="int"),
-        pytest.param(True, "true", id="bool"),
-        pytest.param({"b": 1, "a": [1, "x"]}, "map[a:[1 x] b:1]", id="map"),
-    ],
-)
-def test_format_v(value: Any, expected: str) -> None:
-    assert _go.format_v(value) == expected
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        pytest.param({"b": 1.0, "a": "<x>"}, '{"a":"\\u003cx\\u003e","b":1}', id="map-sorted"),
-        pytest.param(_go.GoStruct(Z=1, A=None), '{"Z":1,"A":null}', id="struct-ordered"),
-        pytest.param(1e21, "1e+21", id="large-float"),
-        pytest.param(1e-7, "1e-7", id="tiny-float"),
-        pytest.param([True, None], "[true,null]", id="list"),
-    ],
-)
-def test_marshal(value: Any, expected: str) -> None:
-    assert _go.marshal(value) == expected
 
 
 @pytest.mark.parametrize(
@@ -61,10 +30,6 @@ def test_deep_equal_keeps_go_number_types() -> None:
     assert _go.deep_equal({"a": [1]}, {"a": [1]})
     assert not _go.deep_equal(1, 1.0)
     assert not _go.deep_equal(True, 1)
-
-
-def test_quote() -> None:
-    assert _go.quote('a"b\n\x01é') == '"a\\"b\\n\\x01é"'
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from kubesmith.api.crd import validate
-from kubesmith.api.crd._go import error_string
 
 
 def obj_schema(**fields: Any) -> dict[str, Any]:
@@ -147,7 +146,7 @@ CASES = [
 @pytest.mark.parametrize(("schema", "obj", "expected"), CASES)
 def test_validation_messages_match_upstream(schema: dict[str, Any], obj: Any,
                                             expected: set[str]) -> None:
-    assert {error_string(e) for e in validate(obj, schema)} == expected
+    assert {e.message() for e in validate(obj, schema)} == expected
 
 
 BOUNDS = obj_schema(
@@ -209,7 +208,7 @@ BOUNDS = obj_schema(
     ],
 )
 def test_value_validations(obj: dict[str, Any], expected: set[str]) -> None:
-    assert {error_string(e) for e in validate(obj, BOUNDS)} == expected
+    assert {e.message() for e in validate(obj, BOUNDS)} == expected
 
 
 ONE_OF = obj_schema(value={"type": "object", "oneOf": [{"required": ["a"]}, {"required": ["b"]}],
@@ -229,12 +228,12 @@ ONE_OF = obj_schema(value={"type": "object", "oneOf": [{"required": ["a"]}, {"re
     ],
 )
 def test_one_of(obj: dict[str, Any], expected: set[str]) -> None:
-    assert {error_string(e) for e in validate(obj, ONE_OF)} == expected
+    assert {e.message() for e in validate(obj, ONE_OF)} == expected
 
 
 def test_not() -> None:
     schema = obj_schema(value={"type": "string", "not": {"enum": ["forbidden"]}})
-    assert [error_string(e) for e in validate({"value": "forbidden"}, schema)] == [
+    assert [e.message() for e in validate({"value": "forbidden"}, schema)] == [
         '<nil>: Invalid value: "": "value" must not validate the schema (not)']
     assert validate({"value": "fine"}, schema) == []
 
@@ -255,7 +254,7 @@ def test_not() -> None:
 def test_string_formats(fmt: str, good: str, bad: str) -> None:
     schema = obj_schema(value={"type": "string", "format": fmt})
     assert validate({"value": good}, schema) == []
-    assert [error_string(e) for e in validate({"value": bad}, schema)] == [
+    assert [e.message() for e in validate({"value": bad}, schema)] == [
         f'value: Invalid value: "{bad}": value in body must be of type {fmt}: "{bad}"']
 
 
@@ -270,8 +269,8 @@ def test_status_subresource_paths_are_rooted_at_status() -> None:
     status_schema = {"type": "object", "properties": {"replicas": {"type": "integer"}},
                      "required": ["replicas"]}
     errors = validate({"replicas": "two"}, status_schema, path="status")
-    assert [error_string(e) for e in errors] == [
+    assert [e.message() for e in errors] == [
         'status.replicas: Invalid value: "string": replicas in body must be of type integer: '
         '"string"']
-    assert [error_string(e) for e in validate({}, status_schema, path="status")] == [
+    assert [e.message() for e in validate({}, status_schema, path="status")] == [
         "status.replicas: Required value"]

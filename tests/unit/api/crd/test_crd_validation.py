@@ -21,7 +21,6 @@ from kubesmith.api.crd import (
     validate_crd_status_update,
     validate_crd_update,
 )
-from kubesmith.api.crd._go import error_string
 from kubesmith.api.crd.validation import WEBHOOK_CONVERSION_UNSUPPORTED
 from kubesmith.api.errors import FieldError
 
@@ -356,7 +355,7 @@ def test_storage_error_value_renders_like_go(crontab_crd: Factory) -> None:
     crd = crontab_crd()
     _second_version(storage=True)(crd)
     versions_error = next(e for e in created(crd) if e.field == "spec.versions")
-    rendered = error_string(versions_error)
+    rendered = versions_error.message()
     assert rendered.startswith(
         'spec.versions: Invalid value: [{"Name":"v1","Served":true,"Storage":true,'
         '"Deprecated":false,"DeprecationWarning":null,"Schema":null,"Subresources":null,'

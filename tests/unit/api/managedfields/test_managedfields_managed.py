@@ -544,6 +544,20 @@ def test_kubectl_takes_over_fields_from_client_side_apply() -> None:
     assert annotation.endswith("\n")
 
 
+def test_last_applied_annotation_is_encoding_json() -> None:
+    # runtime.Encode(UnstructuredJSONScheme) is encoding/json: HTML escaped, and since
+    # Go 1.22 \b and \f as short escapes (json-iterator would write \u0008 and \u000c).
+    cfg = config(3)
+    cfg["metadata"]["labels"] = {"note": "a<b\bc"}
+    last_applied = orjson.dumps(config(3)).decode() + "\n"
+    live = copy.deepcopy(config(3))
+    live["metadata"]["annotations"] = {LAST_APPLIED_ANNOTATION: last_applied}
+    track_update(None, live, "kubectl-client-side-apply", "apps/v1", T0, node=NODE)
+    upgraded = ssa(live, cfg, "kubectl", now=T1)
+    annotation = upgraded["metadata"]["annotations"][LAST_APPLIED_ANNOTATION]
+    assert '"labels":{"note":"a\\u003cb\\bc"}' in annotation
+
+
 def test_kubectl_still_conflicts_on_fields_changed_since_client_side_apply() -> None:
     cfg = config(3)
     live = copy.deepcopy(cfg)
