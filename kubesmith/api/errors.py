@@ -93,10 +93,6 @@ def duplicate(path: str, value: Any) -> FieldError:
     return FieldError("FieldValueDuplicate", path, "", value, True)
 
 
-def forbidden(path: str, detail: str) -> FieldError:
-    return FieldError("FieldValueForbidden", path, detail)
-
-
 def too_long(path: str, value: Any, limit: int) -> FieldError:
     return FieldError(
         "FieldValueTooLong", path, f"may not be more than {limit} bytes", value, False

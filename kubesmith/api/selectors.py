@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Final
 
+from kubesmith.api import gofmt
 from kubesmith.api.errors import FieldError, bad_request, invalid, required
 
 __all__ = [
@@ -154,31 +155,11 @@ def label_value_errors(value: str) -> list[str]:
     return errs
 
 
-_GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t",
-               "\v": "\\v", "\\": "\\\\", '"': '\\"'}
-
-
-def _go_quote(text: str) -> str:
-    """Go's ``%q`` (``strconv.Quote``) for the values upstream puts in messages."""
-    out = ['"']
-    for ch in text:
-        if ch in _GO_ESCAPES:
-            out.append(_GO_ESCAPES[ch])
-        elif ch.isprintable():
-            out.append(ch)
-        elif ord(ch) < 0x80:
-            out.append(f"\\x{ord(ch):02x}")
-        elif ord(ch) <= 0xFFFF:
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(f"\\U{ord(ch):08x}")
-    out.append('"')
-    return "".join(out)
 
 
 def _go_string_slice(values: Sequence[str]) -> str:
     # %#v of a []string, as field.Invalid prints a slice value.
-    return "[]string{" + ", ".join(_go_quote(v) for v in values) + "}"
+    return "[]string{" + ", ".join(gofmt.quote(v) for v in values) + "}"
 
 
 def _aggregate(messages: list[str]) -> str:
@@ -247,13 +228,13 @@ class Requirement:
         key_path = _child(path, "key")
         value_path = _child(path, "values")
         if key_msgs := label_key_errors(key):
-            errs.append(f"{key_path}: Invalid value: {_go_quote(key)}: {'; '.join(key_msgs)}")
+            errs.append(f"{key_path}: Invalid value: {gofmt.quote(key)}: {'; '.join(key_msgs)}")
         try:
             op = Operator(operator)
         except ValueError:
             supported = ", ".join(f'"{o}"' for o in _VALID_OPERATORS)
             errs.append(f"{_child(path, 'operator')}: Unsupported value: "
-                        f"{_go_quote(str(operator))}: supported values: {supported}")
+                        f"{gofmt.quote(str(operator))}: supported values: {supported}")
             raise SelectorError(_aggregate(errs)) from None
         if op in (Operator.IN, Operator.NOT_IN):
             if not vals:
@@ -273,11 +254,11 @@ class Requirement:
                             "'Lt' operators, exactly one value is required")
             for i, value in enumerate(vals):
                 if _parse_go_int64(value) is None:
-                    errs.append(f"{value_path}[{i}]: Invalid value: {_go_quote(value)}: for "
+                    errs.append(f"{value_path}[{i}]: Invalid value: {gofmt.quote(value)}: for "
                                 "'Gt', 'Lt' operators, the value must be an integer")
         for i, value in enumerate(vals):
             if value_msgs := label_value_errors(value):
-                errs.append(f"{value_path}[{i}][{key}]: Invalid value: {_go_quote(value)}: "
+                errs.append(f"{value_path}[{i}][{key}]: Invalid value: {gofmt.quote(value)}: "
                             + "; ".join(value_msgs))
         if errs:
             raise SelectorError(_aggregate(errs))
@@ -560,7 +541,7 @@ class _LabelParser:
         if tok != _ID:
             raise SelectorError(f"found '{lit}', expected: identifier")
         if msgs := label_key_errors(lit):
-            raise SelectorError(f"<nil>: Invalid value: {_go_quote(lit)}: {'; '.join(msgs)}")
+            raise SelectorError(f"<nil>: Invalid value: {gofmt.quote(lit)}: {'; '.join(msgs)}")
         if self.lookahead()[0] in (_EOS, _COMMA) and operator is not Operator.DOES_NOT_EXIST:
             operator = Operator.EXISTS
         return lit, operator
@@ -674,7 +655,7 @@ def label_selector_from_object(selector: Mapping[str, Any] | None) -> LabelSelec
         raw_op = expr.get("operator", "")
         operator = _STRUCTURED_OPERATORS.get(raw_op)
         if operator is None:
-            raise SelectorError(f"{_go_quote(str(raw_op))} is not a valid label selector "
+            raise SelectorError(f"{gofmt.quote(str(raw_op))} is not a valid label selector "
                                 "operator")
         values = [str(v) for v in expr.get("values") or []]
         requirements.append(Requirement.new(str(expr.get("key", "")), operator, values))
@@ -925,7 +906,7 @@ def _not_supported(label: str) -> str:
 
 def _not_known(label: str) -> str:
     # runtime.DefaultMetaV1FieldSelectorConversion, used by kinds without their own.
-    return (f"{_go_quote(label)} is not a known field selector: only "
+    return (f"{gofmt.quote(label)} is not a known field selector: only "
             '"metadata.name", "metadata.namespace"')
 
 
@@ -1091,7 +1072,7 @@ _FIELD_KINDS: Final[dict[tuple[str, str], _FieldKind]] = {
     # apps/v1 registers no conversion: status.replicas is in the set yet not selectable.
     ("apps", "ReplicaSet"): _FieldKind(_replicas_fields, _DEFAULT_ACCEPTED, _not_known),
     ("batch", "Job"): _FieldKind(_job_fields, _same(*_META_LABELS, "status.successful"),
-                                 lambda label: f"field label {_go_quote(label)} not "
+                                 lambda label: f"field label {gofmt.quote(label)} not "
                                                "supported for Job"),
     ("events.k8s.io", "Event"): _FieldKind(_events_v1_fields, {
         **_same("reason", "type", *_META_LABELS),

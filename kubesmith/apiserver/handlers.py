@@ -192,13 +192,13 @@ async def watch(ctx: RequestContext) -> web.StreamResponse:
         initial = send_initial.lower() == "true"
         if ctx.query.get("resourceVersionMatch") != "NotOlderThan":
             raise errors.invalid_object(
-                "ListOptions", "", [errors.forbidden(
+                "ListOptions", "", [errors.field_forbidden(
                     "resourceVersionMatch",
                     "sendInitialEvents requires setting resourceVersionMatch to "
                     "NotOlderThan")], "meta.k8s.io")
         if initial and not bookmarks:
             raise errors.invalid_object(
-                "ListOptions", "", [errors.forbidden(
+                "ListOptions", "", [errors.field_forbidden(
                     "allowWatchBookmarks",
                     "sendInitialEvents requires setting allowWatchBookmarks to true")],
                 "meta.k8s.io")
