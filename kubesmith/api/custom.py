@@ -124,6 +124,11 @@ class CustomResourceStrategy(Strategy):
     def schema_node(self, kind: str | None = None) -> schema.SchemaNode | None:
         return self._node
 
+    def decode_error(self, obj: Obj) -> str | None:
+        # Custom resources are decoded as unstructured JSON upstream: wrong types surface
+        # as schema validation errors (422), not decoding errors.
+        return None
+
     def table_printer(self) -> tables.TablePrinter:
         return tables.crd_columns(list(self.version.printer_columns))
 

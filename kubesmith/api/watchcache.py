@@ -210,6 +210,11 @@ class CacheFeed:
             del self._pending[cache.prefix]
         self.caches[cache.prefix] = cache
 
+    def close_watchers(self) -> None:
+        """End every client watch (server shutdown)."""
+        for cache in self.caches.values():
+            cache.close_watchers()
+
     def remove(self, prefix: str) -> None:
         cache = self.caches.pop(prefix, None)
         if cache is not None:

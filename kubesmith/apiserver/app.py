@@ -351,7 +351,10 @@ async def serve(config: ServerConfig, *, ready: Callable[[Path], None] | None = 
     config.data_dir.chmod(0o700)
     _, kubeconfig = prepare_pki(config)
     server = await APIServer.create(config)
-    runner = web.AppRunner(server.app(), access_log=None, handle_signals=False)
+    # handler_cancellation: a watch whose client hung up is cancelled at once instead of
+    # lingering until its next write; shutdown_timeout bounds a graceful stop.
+    runner = web.AppRunner(server.app(), access_log=None, handle_signals=False,
+                           handler_cancellation=True, shutdown_timeout=5.0)
     await runner.setup()
     site = web.TCPSite(runner, config.bind_address, config.secure_port,
                        ssl_context=server.ssl_context(), backlog=1024, reuse_address=True)
@@ -363,5 +366,7 @@ async def serve(config: ServerConfig, *, ready: Callable[[Path], None] | None = 
     try:
         await asyncio.Event().wait()
     finally:
+        # End every watch stream first so in-flight handlers return promptly.
+        server.resources.feed.close_watchers()
         await runner.cleanup()
         await server.close()

@@ -56,7 +56,9 @@ class RequestContext:
 
     @property
     def namespace(self) -> str | None:
-        return self.info.namespace if self.rt.namespaced else None
+        """The request's namespace; None for cluster-scoped kinds and for requests across
+        all namespaces (``/api/v1/configmaps``)."""
+        return (self.info.namespace or None) if self.rt.namespaced else None
 
     def flag(self, name: str) -> bool:
         return self.query.get(name, "").lower() in ("true", "1")
@@ -422,8 +424,13 @@ async def patch(ctx: RequestContext) -> web.StreamResponse:
 
 
 def _delete_options(ctx: RequestContext, body: Obj | None) -> DeleteOptions:
-    opts = DeleteOptions(dry_run=ctx.dry_run)
     body = body or {}
+    # kubectl sends DeleteOptions in the body (dryRun included), other clients in the query.
+    body_dry_run = body.get("dryRun") or []
+    if not isinstance(body_dry_run, list) or any(v != "All" for v in body_dry_run):
+        raise errors.bad_request(
+            f'dryRun: Unsupported value: {body_dry_run!r}: supported values: "All"')
+    opts = DeleteOptions(dry_run=ctx.dry_run or bool(body_dry_run))
     grace = ctx.query.get("gracePeriodSeconds", body.get("gracePeriodSeconds"))
     if grace is not None:
         try:

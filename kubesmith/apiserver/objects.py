@@ -55,21 +55,32 @@ def _short(obj: Obj) -> str:
     return text if len(text) < 200 else text[:200] + "..."
 
 
+def _cannot_decode(strategy: Strategy, obj: Obj, problem: str) -> errors.StatusError:
+    kind = obj.get("kind") if isinstance(obj.get("kind"), str) else strategy.rt.kind
+    return errors.bad_request(
+        f'{kind} in version "{strategy.rt.version}" cannot be handled as a {kind}: '
+        f"{problem}")
+
+
 def apply_field_validation(strategy: Strategy, obj: Obj, mode: str,
                            warnings: list[str]) -> None:
-    """Unknown fields: Strict → 400, Warn (the default) → warning, Ignore → silent. They
-    are dropped in every mode that lets the request through, as upstream's decoder does."""
+    """Decode ``obj`` as upstream's strict decoder would.
+
+    Values of the wrong JSON type → 400. Unknown fields: Strict → 400, Warn (the default)
+    → warning, Ignore → silent; they are dropped in every mode that lets the request
+    through, as upstream's decoder does."""
     if mode not in ("", "Strict", "Warn", "Ignore"):
         raise errors.bad_request(
             f'fieldValidation: Unsupported value: "{mode}": supported values: "Ignore", '
             '"Strict", "Warn"')
+    problem = strategy.decode_error(obj)
+    if problem:
+        raise _cannot_decode(strategy, obj, problem)
     unknown = strategy.prune(obj)
     if not unknown:
         return
     if mode == "Strict":
-        if len(unknown) == 1:
-            raise errors.bad_request(f'strict decoding error: unknown field "{unknown[0]}"')
-        raise errors.bad_request("strict decoding error: " + ", ".join(
+        raise _cannot_decode(strategy, obj, "strict decoding error: " + ", ".join(
             f'unknown field "{u}"' for u in unknown))
     if mode in ("", "Warn"):
         warnings.extend(f'unknown field "{u}"' for u in unknown)

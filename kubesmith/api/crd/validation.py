@@ -1352,6 +1352,7 @@ def validate_crd_update(new: Obj, old: Obj) -> list[FieldError]:
 
 def validate_crd_status_update(new: Obj, old: Obj) -> list[FieldError]:
     """``ValidateUpdateCustomResourceDefinitionStatus``: metadata and accepted names."""
-    errs = validate_object_meta_update(new.get("metadata"), old.get("metadata"))
+    errs = validate_object_meta_update(new.get("metadata"), old.get("metadata"),
+                                       kube_finalizers=False)
     errs += _status_errors(new)
     return errs

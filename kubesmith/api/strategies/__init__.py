@@ -8,12 +8,14 @@ from kubesmith.api.strategies.crds import CustomResourceDefinitionStrategy
 from kubesmith.api.strategies.jobs import JobStrategy
 from kubesmith.api.strategies.namespaces import NamespaceStrategy
 from kubesmith.api.strategies.pods import PodStrategy
+from kubesmith.api.strategies.services import ServiceStrategy
 from kubesmith.api.validation import DEFAULT_NODE_PORT_RANGE
 
 _BY_KIND: dict[tuple[str, str], type[Strategy]] = {
     ("", "Namespace"): NamespaceStrategy,
     ("", "Pod"): PodStrategy,
     ("batch", "Job"): JobStrategy,
+    ("", "Service"): ServiceStrategy,
     ("apiextensions.k8s.io", "CustomResourceDefinition"): CustomResourceDefinitionStrategy,
 }
 

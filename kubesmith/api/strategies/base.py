@@ -8,7 +8,7 @@ store (:mod:`kubesmith.api.store`) owns everything else.
 
 from __future__ import annotations
 
-from kubesmith.api import defaults, schema, selectors, tables, validation
+from kubesmith.api import defaults, schema, selectors, tables, typecheck, validation
 from kubesmith.api.errors import FieldError
 from kubesmith.api.resource_types import ResourceType
 from kubesmith.api.types import Obj
@@ -113,6 +113,12 @@ class Strategy:
     def schema_node(self, kind: str | None = None) -> schema.SchemaNode | None:
         """The OpenAPI schema of the kind (patching, apply, unknown-field checks)."""
         return schema.root(self.rt.group, self.rt.version, kind or self.rt.kind)
+
+    def decode_error(self, obj: Obj) -> str | None:
+        """Go's decoding error for a value of the wrong JSON type in ``obj``, or None."""
+        node = self.schema_node(obj.get("kind") if isinstance(obj.get("kind"), str)
+                                else None)
+        return typecheck.first_type_error(obj, node) if node is not None else None
 
     def table_printer(self) -> tables.TablePrinter:
         """How ``kubectl get`` shows the kind (server-side Table)."""

@@ -25,12 +25,6 @@ pytestmark = pytest.mark.integration
 TESTDATA = Path(__file__).parent / "testdata"
 CRD = "customresourcedefinition.apiextensions.k8s.io/crontabs.stable.example.com"
 
-# Every test here needs an Established CRD.
-NEVER_ESTABLISHED = pytest.mark.xfail(
-    strict=True, reason="kubesmith bug: a CRD never becomes Established: the status update "
-    "that sets the condition is rejected (metadata.finalizers[0] "
-    "customresourcecleanup.apiextensions.k8s.io 'is neither a standard finalizer name nor "
-    "is it fully qualified': validate_crd_status_update applies core's finalizer rule)")
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +67,6 @@ def _crontab(name: str = "my-cron", **spec: Any) -> str:
     return json.dumps(doc)
 
 
-@NEVER_ESTABLISHED
 def test_crd_is_established_and_discoverable(api_server: RunningServer,
                                             crontabs: str) -> None:
     crd = _get_json(api_server, "crd", crontabs)
@@ -91,7 +84,6 @@ def test_crd_is_established_and_discoverable(api_server: RunningServer,
     assert re.search(r"^  replicas\t<integer>$", explained, re.M), explained
 
 
-@NEVER_ESTABLISHED
 def test_apply_and_get_custom_resource(api_server: RunningServer, ns: str) -> None:
     out = api_server.kubectl("apply", "-n", ns, "-f", str(TESTDATA / "crontab.yaml")).stdout
     assert out.strip() == "crontab.stable.example.com/my-cron created"
@@ -117,7 +109,6 @@ def test_apply_and_get_custom_resource(api_server: RunningServer, ns: str) -> No
     assert names.strip() == "crontab.stable.example.com/my-cron"
 
 
-@NEVER_ESTABLISHED
 def test_patch_custom_resource(api_server: RunningServer, ns: str) -> None:
     api_server.kubectl("create", "-n", ns, "-f", "-", input=_crontab())
     out = api_server.kubectl("patch", "-n", ns, "ct", "my-cron", "--type", "merge",
@@ -139,7 +130,6 @@ def test_patch_custom_resource(api_server: RunningServer, ns: str) -> None:
     assert "the body of the request was in an unknown format" in proc.stderr
 
 
-@NEVER_ESTABLISHED
 def test_status_subresource(api_server: RunningServer, ns: str) -> None:
     api_server.kubectl("create", "-n", ns, "-f", "-", input=_crontab())
     out = api_server.kubectl("patch", "-n", ns, "ct", "my-cron", "--subresource=status",
@@ -159,7 +149,6 @@ def test_status_subresource(api_server: RunningServer, ns: str) -> None:
     assert obj["spec"]["replicas"] == 3
 
 
-@NEVER_ESTABLISHED
 def test_invalid_custom_resource_rejected(api_server: RunningServer, ns: str) -> None:
     proc = api_server.kubectl("apply", "-n", ns, "-f", "-",
                               input=_crontab("bad-cron", replicas="three"), check=False)
@@ -181,9 +170,6 @@ def test_invalid_custom_resource_rejected(api_server: RunningServer, ns: str) ->
     assert _get_json(api_server, "-n", ns, "ct", "my-cron")["spec"]["replicas"] == 3
 
 
-@pytest.mark.xfail(strict=True, reason="kubesmith bug: a CRD never becomes Established; and "
-                   "the strict decoding error lacks upstream's 'CronTab in version \"v1\" "
-                   "cannot be handled as a CronTab: ' prefix")
 def test_unknown_field_in_custom_resource(api_server: RunningServer, ns: str) -> None:
     proc = api_server.kubectl("create", "-n", ns, "-f", "-",
                               input=_crontab("strict", bogus=1), check=False)
@@ -194,7 +180,6 @@ def test_unknown_field_in_custom_resource(api_server: RunningServer, ns: str) ->
         '"spec.bogus"')
 
 
-@NEVER_ESTABLISHED
 def test_delete_custom_resource(api_server: RunningServer, ns: str) -> None:
     api_server.kubectl("create", "-n", ns, "-f", "-", input=_crontab())
     out = api_server.kubectl("delete", "-n", ns, "ct", "my-cron").stdout
@@ -227,7 +212,6 @@ spec:
 """
 
 
-@NEVER_ESTABLISHED
 def test_crd_lifecycle(api_server: RunningServer) -> None:
     api_server.kubectl("create", "-f", "-", input=WIDGETS)
     api_server.kubectl("wait", "--for", "condition=established", "--timeout=10s",

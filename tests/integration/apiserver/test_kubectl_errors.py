@@ -102,9 +102,6 @@ def test_unknown_field_rejected(api_server: RunningServer, ns: str) -> None:
     _absent(api_server, ns, "deploy", "web")
 
 
-@pytest.mark.xfail(strict=True, reason="kubesmith bug: the strict decoding error lacks "
-                   "upstream's 'Deployment in version \"v1\" cannot be handled as a "
-                   "Deployment: ' prefix")
 def test_unknown_field_error_names_the_kind(api_server: RunningServer, ns: str) -> None:
     assert _fails(api_server, "create", "-n", ns, "-f", "-", input=WITH_BOGUS) == (
         'Error from server (BadRequest): error when creating "STDIN": Deployment in version '
@@ -123,9 +120,6 @@ def test_unknown_field_ignored_or_warned(api_server: RunningServer, ns: str) -> 
     assert "bogus" not in deploy["spec"]
 
 
-@pytest.mark.xfail(strict=True, reason="kubesmith bug: built-in objects are not type-checked "
-                   "on decode: replicas: \"two\" and ConfigMap data values that are numbers "
-                   "are stored as sent")
 def test_wrong_type_rejected(api_server: RunningServer, ns: str) -> None:
     manifest = _manifest("deployment.yaml").replace("replicas: 2", 'replicas: "two"')
     err = _fails(api_server, "create", "-n", ns, "-f", "-", input=manifest)

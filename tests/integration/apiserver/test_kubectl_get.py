@@ -203,9 +203,6 @@ def test_get_chunked(api_server: RunningServer, ns: str) -> None:
     assert [r[0] for r in rows[1:]] == names
 
 
-@pytest.mark.xfail(strict=True, reason="kubesmith bug: a cluster-wide list of a namespaced "
-                   "resource (GET /api/v1/configmaps) is empty: RequestContext.namespace "
-                   "gives '' instead of None")
 def test_get_all_namespaces(api_server: RunningServer, ns: str) -> None:
     other = ns[:55] + "-other"
     api_server.kubectl("create", "-f", "-", input=_namespace_manifest(other))

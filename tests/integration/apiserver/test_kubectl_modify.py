@@ -236,8 +236,6 @@ def test_scale_and_set(api_server: RunningServer, ns: str) -> None:
     assert _get_json(api_server, "-n", ns, "deploy", "web")["spec"]["replicas"] == 4
 
 
-@pytest.mark.xfail(strict=True, reason="kubesmith bug: DELETE ignores dryRun in the "
-                   "DeleteOptions body (kubectl delete --dry-run=server deletes for real)")
 def test_server_dry_run_changes_nothing(api_server: RunningServer, ns: str) -> None:
     changed = (TESTDATA / "configmap.yaml").read_text().replace("color: blue", "color: red")
     out = api_server.kubectl("apply", "-n", ns, "--dry-run=server", "-f", "-",
@@ -320,9 +318,6 @@ def test_replace(api_server: RunningServer, ns: str, tmp_path: Path) -> None:
     assert _get_json(api_server, "-n", ns, "cm", "app-config")["data"] == {"color": "blue"}
 
 
-@pytest.mark.xfail(strict=True, reason="kubesmith bug: a Service update without "
-                   "clusterIP/clusterIPs/ipFamilies is rejected instead of keeping the "
-                   "allocated values (upstream patchAllocatedValues)")
 def test_replace_service_keeps_allocated_cluster_ip(api_server: RunningServer,
                                                     ns: str) -> None:
     """Upstream patches allocated values (clusterIP(s), ipFamilies) the client left out

@@ -217,9 +217,6 @@ def test_watch_client_gone_then_event_logs_no_traceback(own_server: RunningServe
     assert "Traceback" not in log, log
 
 
-@pytest.mark.xfail(strict=True, reason="kubesmith bug: SIGTERM waits (up to aiohttp's 60 s "
-                   "shutdown timeout) for the handler of a watch whose client already "
-                   "disconnected, e.g. after any kubectl get -w or kubectl wait")
 def test_server_stops_promptly_after_watch_client_gone(own_server: RunningServer) -> None:
     _abandon_watch(own_server)
     started = time.monotonic()
