@@ -24,7 +24,7 @@ from kubesmith.api.resource_types import ResourceType
 from kubesmith.api.store import DeleteOptions, DeleteResult, ResourceStore, WriteOptions
 from kubesmith.api.strategies.base import Strategy
 from kubesmith.api.types import Obj
-from kubesmith.api.watchcache import CachedObject
+from kubesmith.api.watchcache import CachedObject, cached_object
 
 Converter = Callable[[Obj], Obj]
 
@@ -236,15 +236,14 @@ class ConvertingStore(ResourceStore):
     def view(self, cached: CachedObject) -> CachedObject:
         """``cached`` as this version serves it (memoised per object revision)."""
         api_version = self.rt.api_version
-        if cached.obj.get("apiVersion") == api_version:
+        if cached.api_version == api_version:
             return cached
         views = cached.views
         hit = views.get(api_version)
         if hit is None:
             obj = self.from_storage(orjson.loads(cached.raw))
-            hit = CachedObject(cached.key, cached.namespace, cached.name, obj,
-                               orjson.dumps(obj), cached.revision, cached.labels,
-                               cached.fields)
+            hit = cached_object(cached.key, cached.namespace, cached.name, obj,
+                                cached.revision, cached.fields)
             views[api_version] = hit
         return hit
 

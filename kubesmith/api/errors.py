@@ -235,8 +235,8 @@ def request_entity_too_large(message: str) -> StatusError:
 def unsupported_media_type(content_type: str) -> StatusError:
     return StatusError(415, "UnsupportedMediaType",
                        f'the body of the request was in an unknown format - accepted media '
-                       f'types include: application/json, application/yaml; got '
-                       f'"{content_type}"')
+                       f'types include: application/json, application/yaml, '
+                       f'application/vnd.kubernetes.protobuf; got "{content_type}"')
 
 
 def not_acceptable(message: str) -> StatusError:

@@ -59,18 +59,39 @@ FRESHNESS_TIMEOUT = 3.0
 
 @dataclass(slots=True, eq=False)
 class CachedObject:
-    """One object at one revision, decoded and encoded once. Never mutate ``obj``."""
+    """One object at one revision, encoded once.
+
+    Only the JSON bytes are kept, plus what selectors need (labels, field values): a
+    decoded dict costs several times the bytes in memory, and most reads (GET, LIST,
+    watch) send the bytes as they are. :attr:`obj` decodes a fresh copy on demand.
+    """
 
     key: str
     namespace: str
     name: str
-    obj: Obj
     raw: bytes
     revision: int
     labels: dict[str, str]
     fields: dict[str, str]
+    api_version: str
     # The same object converted to other served versions, by apiVersion (memoised).
     views: dict[str, CachedObject] = field(default_factory=dict)
+
+    @property
+    def obj(self) -> Obj:
+        """A private decoded copy of the object."""
+        decoded: Obj = orjson.loads(self.raw)
+        return decoded
+
+
+def cached_object(key: str, namespace: str, name: str, obj: Obj, revision: int,
+                  fields: dict[str, str]) -> CachedObject:
+    """Encode ``obj`` (already stamped with its resourceVersion) for the cache."""
+    meta = obj.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    return CachedObject(key, namespace, name, orjson.dumps(obj), revision,
+                        labels if isinstance(labels, dict) else {}, fields,
+                        str(obj.get("apiVersion", "")))
 
 
 @dataclass(slots=True, eq=False)
@@ -148,6 +169,12 @@ class CacheWatcher:
             self.overflowed = True
             self.close()
 
+    def wake(self) -> None:
+        """Wake the reader without an event (``None`` while still open: a timer tick)."""
+        if not self.closed:
+            with contextlib.suppress(asyncio.QueueFull):
+                self.queue.put_nowait(None)
+
     def close(self) -> None:
         if not self.closed:
             self.closed = True
@@ -162,8 +189,8 @@ def restamp(cached: CachedObject, revision: int) -> CachedObject:
     """The same object state carrying another resourceVersion (filter exits, deletes)."""
     obj = orjson.loads(cached.raw)
     obj["metadata"]["resourceVersion"] = str(revision)
-    return CachedObject(cached.key, cached.namespace, cached.name, obj, orjson.dumps(obj),
-                        revision, cached.labels, cached.fields)
+    return cached_object(cached.key, cached.namespace, cached.name, obj, revision,
+                         cached.fields)
 
 
 def _name_of(prefix: str, key: str) -> tuple[str, str]:
@@ -316,7 +343,9 @@ class WatchCache:
     _history: deque[CacheEvent] = field(default_factory=deque)
     # Events with revision > _history_floor are all in _history.
     _history_floor: int = 0
-    _watchers: set[CacheWatcher] = field(default_factory=set)
+    # Watchers by namespace (None: all namespaces), so an event is offered only to the
+    # watchers that can see it.
+    _watchers: dict[str | None, set[CacheWatcher]] = field(default_factory=dict)
 
     @property
     def revision(self) -> int:
@@ -344,8 +373,9 @@ class WatchCache:
         self._history_floor = revision
 
     def close_watchers(self) -> None:
-        for w in list(self._watchers):
-            w.close()
+        for group in self._watchers.values():
+            for w in group:
+                w.close()
         self._watchers.clear()
 
     # ---- applying storage events -------------------------------------------------------
@@ -354,9 +384,7 @@ class WatchCache:
         meta = obj.setdefault("metadata", {})
         meta["resourceVersion"] = str(revision)
         ns, name = _name_of(self.prefix, kv.key)
-        labels = meta.get("labels") or {}
-        return CachedObject(kv.key, ns, name, obj, orjson.dumps(obj), revision, labels,
-                            self.fields_of(obj))
+        return cached_object(kv.key, ns, name, obj, revision, self.fields_of(obj))
 
     def decode(self, kv: KeyValue) -> CachedObject:
         """A storage key-value as a cached object (for reads that bypass the cache)."""
@@ -389,11 +417,15 @@ class WatchCache:
         if len(self._history) > self.history_size:
             dropped = self._history.popleft()
             self._history_floor = dropped.revision
-        for w in list(self._watchers):
-            if w.closed:
-                self._watchers.discard(w)
+        for ns in (cached.namespace, None) if cached.namespace else (None,):
+            group = self._watchers.get(ns)
+            if not group:
                 continue
-            w.offer(cev)
+            for w in list(group):
+                if w.closed:
+                    group.discard(w)
+                    continue
+                w.offer(cev)
 
     # ---- freshness (delegated to the feed) ---------------------------------------------
     async def wait_until_fresh(self, revision: int,
@@ -461,13 +493,15 @@ class WatchCache:
             for ev in backlog:
                 w.offer(ev)
         w.last_revision = self.revision
-        self._watchers.add(w)
+        self._watchers.setdefault(namespace, set()).add(w)
         return w
 
     def unwatch(self, w: CacheWatcher) -> None:
-        self._watchers.discard(w)
+        group = self._watchers.get(w.namespace)
+        if group is not None:
+            group.discard(w)
         w.closed = True
 
     @property
     def watcher_count(self) -> int:
-        return len(self._watchers)
+        return sum(len(group) for group in self._watchers.values())

@@ -28,7 +28,7 @@ import orjson
 from aiohttp import web
 
 from kubesmith import __version__
-from kubesmith.api import errors
+from kubesmith.api import errors, protobuf
 from kubesmith.api.registry import Registry
 from kubesmith.api.resources import Resources
 from kubesmith.api.services import ServiceNetwork
@@ -310,6 +310,13 @@ def _status_response(exc: errors.StatusError) -> web.Response:
     return web.Response(status=exc.code, body=orjson.dumps(exc.to_status()), headers=headers)
 
 
+def _load_protobuf_schema() -> None:
+    try:
+        protobuf.default_decoder()
+    except protobuf.SchemaUnavailable as exc:
+        log.warning("protobuf request bodies are refused (415): %s", exc)
+
+
 def version_info() -> dict[str, str]:
     import platform
 
@@ -359,6 +366,8 @@ async def serve(config: ServerConfig, *, ready: Callable[[Path], None] | None = 
     site = web.TCPSite(runner, config.bind_address, config.secure_port,
                        ssl_context=server.ssl_context(), backlog=1024, reuse_address=True)
     await site.start()
+    # Read the protobuf schema off the event loop now, not on the first protobuf request.
+    warm = asyncio.create_task(asyncio.to_thread(_load_protobuf_schema))
     log.info("serving on https://%s:%d (datastore %s)", config.bind_address,
              config.secure_port, config.datastore_url.split("?")[0])
     if ready:
@@ -366,6 +375,7 @@ async def serve(config: ServerConfig, *, ready: Callable[[Path], None] | None = 
     try:
         await asyncio.Event().wait()
     finally:
+        warm.cancel()
         # End every watch stream first so in-flight handlers return promptly.
         server.resources.feed.close_watchers()
         await runner.cleanup()

@@ -229,52 +229,53 @@ async def watch(ctx: RequestContext) -> web.StreamResponse:
         return resp
     initial_count = watcher.queue.qsize() if initial else 0
     initial_rv = ctx.rs.cache.revision
+    mark_initial_end = initial and send_initial is not None
     resp = web.StreamResponse(status=200, headers=JSON_HEADERS)
     resp.enable_chunked_encoding()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    # No per-event timeout: a timer wakes the reader (None in the queue with the watcher
+    # still open) for bookmarks and the deadline, so waiting costs one queue.get().
+    timer = loop.call_at(min(deadline, loop.time() + BOOKMARK_INTERVAL), watcher.wake)
     try:
         await resp.prepare(ctx.request)
         encoder = _event_encoder(ctx, form)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
         sent = 0
-        if initial and send_initial is not None and initial_count == 0:
+        if mark_initial_end and initial_count == 0:
             await resp.write(_bookmark(ctx.rt, initial_rv, initial_end=True))
+        queue = watcher.queue
         while True:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                break
-            queue = watcher.queue
-            try:
-                ev = queue.get_nowait()
-            except asyncio.QueueEmpty:
-                try:
-                    ev = await asyncio.wait_for(queue.get(), min(remaining, BOOKMARK_INTERVAL))
-                except TimeoutError:
-                    if bookmarks and loop.time() < deadline:
-                        await resp.write(_bookmark(ctx.rt, ctx.rs.cache.revision))
-                    continue
+            ev = await queue.get()
             if ev is None:
-                break
+                if watcher.closed or loop.time() >= deadline:
+                    break
+                if bookmarks and queue.empty():
+                    await resp.write(_bookmark(ctx.rt, ctx.rs.cache.revision))
+                timer = loop.call_at(min(deadline, loop.time() + BOOKMARK_INTERVAL),
+                                     watcher.wake)
+                continue
             chunk = [encoder(ev)]
             sent += 1
             # Drain what is already queued into one write: fewer syscalls under load.
-            while not queue.empty() and len(chunk) < 256:
-                nxt = queue.get_nowait()
+            while len(chunk) < 256 and not (mark_initial_end and sent == initial_count):
+                try:
+                    nxt = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    break
                 if nxt is None:
-                    watcher.closed = True
+                    queue.put_nowait(None)  # handle the wake-up (close, tick) next round
                     break
                 chunk.append(encoder(nxt))
                 sent += 1
-                if initial and send_initial is not None and sent == initial_count:
-                    break
             await resp.write(b"".join(chunk))
-            if initial and send_initial is not None and sent == initial_count:
+            if mark_initial_end and sent == initial_count:
                 await resp.write(_bookmark(ctx.rt, initial_rv, initial_end=True))
-            if watcher.closed and queue.empty():
+            if loop.time() >= deadline:
                 break
     except ConnectionResetError:
         return resp  # the watcher hung up; nothing more to send
     finally:
+        timer.cancel()
         ctx.rs.cache.unwatch(watcher)
     with contextlib.suppress(ConnectionResetError):
         await resp.write_eof()
@@ -327,11 +328,20 @@ def _event_encoder(ctx: RequestContext, form: ResponseForm) -> Callable[[CacheEv
 
 # ---- writes ------------------------------------------------------------------------------
 
-async def _read_object(ctx: RequestContext) -> Obj:
+async def read_body_object(ctx: RequestContext, subresource: str | None = None) -> Obj:
+    """The request body as an object of the kind the endpoint expects (JSON, YAML or
+    Kubernetes protobuf), its apiVersion/kind checked."""
+    sub = ctx.info.subresource if subresource is None else subresource
     body = await _read_body(ctx.request)
     ctype = negotiation.content_type_of(ctx.request.headers.get("Content-Type"))
-    obj = negotiation.decode_object(body, ctype)
-    objects.check_type(ctx.rt, obj, ctx.info.subresource)
+    api_version, kind = objects.expected_type(ctx.rt, sub)
+    obj = negotiation.decode_object(body, ctype, api_version=api_version, kind=kind)
+    objects.check_type(ctx.rt, obj, sub)
+    return obj
+
+
+async def _read_object(ctx: RequestContext) -> Obj:
+    obj = await read_body_object(ctx)
     objects.apply_field_validation(ctx.rs.strategy, obj, ctx.query.get("fieldValidation", ""),
                                    ctx.warnings)
     return obj
@@ -466,7 +476,7 @@ async def _delete_body(ctx: RequestContext) -> Obj | None:
     if not body.strip():
         return None
     ctype = negotiation.content_type_of(ctx.request.headers.get("Content-Type"))
-    return negotiation.decode_object(body, ctype)
+    return negotiation.decode_object(body, ctype, api_version="v1", kind="DeleteOptions")
 
 
 async def delete(ctx: RequestContext) -> web.StreamResponse:

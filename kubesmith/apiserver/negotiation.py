@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 import yaml
 
-from kubesmith.api import errors
+from kubesmith.api import errors, protobuf
 
 MAX_BODY_BYTES = 3 * 1024 * 1024
 
@@ -24,6 +24,7 @@ MERGE_PATCH = "application/merge-patch+json"
 STRATEGIC_PATCH = "application/strategic-merge-patch+json"
 APPLY_PATCH = "application/apply-patch+yaml"
 APPLY_PATCH_CBOR = "application/apply-patch+cbor"
+PROTOBUF = "application/vnd.kubernetes.protobuf"
 PATCH_TYPES = (JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, APPLY_PATCH)
 
 try:
@@ -117,7 +118,13 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     return str(exc).splitlines()[0] if str(exc) else "invalid YAML"
 
 
-def decode_object(body: bytes, content_type: str) -> dict[str, Any]:
+def decode_object(body: bytes, content_type: str, *, api_version: str = "",
+                  kind: str = "") -> dict[str, Any]:
+    """Decode a request body that must be an object. Kubernetes protobuf bodies (what
+    kubectl's typed commands send) are decoded to the same JSON shape; ``api_version`` and
+    ``kind`` name the expected type when the envelope leaves them out."""
+    if content_type == PROTOBUF:
+        return protobuf.decode_request(body, api_version=api_version, kind=kind)
     data = decode_body(body, content_type)
     if not isinstance(data, dict):
         raise errors.bad_request(

@@ -23,6 +23,11 @@ _SUBRESOURCE_KINDS = {
 }
 
 
+def expected_type(rt: ResourceType, subresource: str) -> tuple[str, str]:
+    """(apiVersion, kind) a request body to ``rt``/``subresource`` must carry."""
+    return _SUBRESOURCE_KINDS.get(subresource, (rt.api_version, rt.kind))
+
+
 def check_type(rt: ResourceType, obj: Obj, subresource: str) -> None:
     """400 unless the body's apiVersion/kind are the endpoint's (filled in when absent, as
     upstream's decoder defaults them)."""

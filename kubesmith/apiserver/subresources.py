@@ -30,7 +30,7 @@ from kubesmith.api.resource_types import ResourceType
 from kubesmith.api.store import DeleteOptions
 from kubesmith.api.strategies.base import Strategy
 from kubesmith.api.types import Obj
-from kubesmith.apiserver import handlers, negotiation, objects, patching
+from kubesmith.apiserver import handlers, negotiation, patching
 from kubesmith.apiserver.authz import Attributes, Decision
 from kubesmith.apiserver.requestinfo import RequestInfo
 
@@ -131,10 +131,7 @@ def _apply_scale(current: Obj, replicas: Any) -> Obj:
 
 
 async def scale_update(ctx: handlers.RequestContext) -> web.StreamResponse:
-    body = await handlers._read_body(ctx.request)
-    scale = negotiation.decode_object(
-        body, negotiation.content_type_of(ctx.request.headers.get("Content-Type")))
-    objects.check_type(ctx.rt, scale, "scale")
+    scale = await handlers.read_body_object(ctx, "scale")
     opts = ctx.write_options("UPDATE", ctx.info.name)
     opts.subresource = "scale"
     strategy = ctx.rs.strategy
@@ -178,10 +175,7 @@ def _must(obj: Obj | None) -> Obj:
 # ---- pods --------------------------------------------------------------------------------
 
 async def pod_binding(ctx: handlers.RequestContext) -> web.StreamResponse:
-    body = await handlers._read_body(ctx.request)
-    binding = negotiation.decode_object(
-        body, negotiation.content_type_of(ctx.request.headers.get("Content-Type")))
-    objects.check_type(ctx.rt, binding, "binding")
+    binding = await handlers.read_body_object(ctx, "binding")
     name = ctx.info.name or binding.get("metadata", {}).get("name", "")
     target = binding.get("target") or {}
     node = target.get("name")
@@ -223,10 +217,7 @@ async def pod_binding(ctx: handlers.RequestContext) -> web.StreamResponse:
 
 
 async def pod_eviction(ctx: handlers.RequestContext) -> web.StreamResponse:
-    body = await handlers._read_body(ctx.request)
-    eviction = negotiation.decode_object(
-        body, negotiation.content_type_of(ctx.request.headers.get("Content-Type")))
-    objects.check_type(ctx.rt, eviction, "eviction")
+    eviction = await handlers.read_body_object(ctx, "eviction")
     opts = DeleteOptions(dry_run=ctx.dry_run)
     del_opts = eviction.get("deleteOptions") or {}
     if isinstance(del_opts, dict) and "gracePeriodSeconds" in del_opts:
@@ -239,11 +230,7 @@ async def pod_eviction(ctx: handlers.RequestContext) -> web.StreamResponse:
 # ---- reviews -----------------------------------------------------------------------------
 
 async def _review_body(ctx: handlers.RequestContext) -> Obj:
-    body = await handlers._read_body(ctx.request)
-    obj = negotiation.decode_object(
-        body, negotiation.content_type_of(ctx.request.headers.get("Content-Type")))
-    objects.check_type(ctx.rt, obj, "")
-    return obj
+    return await handlers.read_body_object(ctx, "")
 
 
 async def _access(ctx: handlers.RequestContext, user: Any, spec: Obj) -> Obj:
