@@ -8,6 +8,7 @@ patch on custom resources with 415 as upstream does, and returns the write hook 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -18,7 +19,9 @@ from kubesmith.api.types import Obj
 from kubesmith.apiserver import negotiation
 
 
+@functools.lru_cache(maxsize=256)
 def manager_from_user_agent(user_agent: str) -> str:
+    """The default field manager for a User-Agent (memoised: clients repeat theirs)."""
     return managedfields.manager_from_user_agent(user_agent)
 
 
@@ -49,7 +52,12 @@ def patcher(strategy: Strategy, content_type: str, doc: Any, *, manager: str,
 
 
 def field_tracker(strategy: Strategy, manager: str) -> WriteHook:
-    """The hook recording ``manager``'s changes in managedFields on a non-apply write."""
+    """The hook recording ``manager``'s changes in managedFields on a non-apply write
+    (one per strategy and manager, reused across requests)."""
+    hooks = strategy.field_trackers
+    hook = hooks.get(manager)
+    if hook is not None:
+        return hook
     rt = strategy.rt
     node = strategy.schema_node()
 
@@ -57,4 +65,6 @@ def field_tracker(strategy: Strategy, manager: str) -> WriteHook:
         managedfields.track_update(old, new, manager, api_version=rt.api_version,
                                    now=objectmeta.now_rfc3339(), subresource=subresource,
                                    node=node)
+    if len(hooks) < 1024:  # bounded: managers are client-chosen strings
+        hooks[manager] = track
     return track

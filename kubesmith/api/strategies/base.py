@@ -8,6 +8,8 @@ store (:mod:`kubesmith.api.store`) owns everything else.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from kubesmith.api import defaults, schema, selectors, tables, typecheck, validation
 from kubesmith.api.errors import FieldError
 from kubesmith.api.resource_types import ResourceType
@@ -28,6 +30,8 @@ class Strategy:
         self.rt = rt
         self.has_status = "status" in rt.subresources
         self._defaulter = defaults.defaulter_for(rt.group, rt.version, rt.kind)
+        # managedFields write hooks by field manager (kubesmith.apiserver.patching).
+        self.field_trackers: dict[str, Callable[[Obj | None, Obj, str], None]] = {}
         self.validator = validation.validator_for(
             rt.group, rt.kind, node_port_range=node_port_range) or \
             validation.generic_validator(rt.group, rt.kind, namespaced=rt.namespaced)
