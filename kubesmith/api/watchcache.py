@@ -103,6 +103,8 @@ class CacheEvent:
     revision: int
     obj: CachedObject
     prev: CachedObject | None
+    # The event as one JSON watch line, encoded once for every watcher that sends it as is.
+    line: bytes | None = None
 
 
 class TooOldResourceVersion(Exception):
@@ -135,6 +137,9 @@ class CacheWatcher:
     # The revision of the last event enqueued; bookmarks may be sent for any revision at
     # or after it once the queue is drained.
     last_revision: int = 0
+    # When set, events are handed to this callable at fan-out time instead of the queue
+    # (which then only carries wake-ups); it returns False to drop a client that lags.
+    sink: Callable[[CacheEvent], bool] | None = None
 
     def matches(self, cached: CachedObject) -> bool:
         if self.namespace is not None and cached.namespace != self.namespace:
@@ -161,6 +166,15 @@ class CacheWatcher:
                              restamp(event.prev, event.revision), None)
         else:
             self.last_revision = event.revision
+            return
+        if self.sink is not None:
+            # Direct mode: the event goes to the client's socket now, without waking the
+            # watch handler; False means the client cannot keep up (or went away).
+            if self.sink(out):
+                self.last_revision = event.revision
+            else:
+                self.overflowed = True
+                self.close()
             return
         try:
             self.queue.put_nowait(out)

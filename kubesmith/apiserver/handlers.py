@@ -240,11 +240,39 @@ async def watch(ctx: RequestContext) -> web.StreamResponse:
     try:
         await resp.prepare(ctx.request)
         encoder = _event_encoder(ctx, form)
-        sent = 0
+        queue = watcher.queue
         if mark_initial_end and initial_count == 0:
             await resp.write(_bookmark(ctx.rt, initial_rv, initial_end=True))
-        queue = watcher.queue
-        while True:
+        # Send what is queued now (the initial state, or the replay from a
+        # resourceVersion) through the writer, in batches.
+        sent = 0
+        tick = False
+        while not watcher.closed:
+            chunk: list[bytes] = []
+            while len(chunk) < 256:
+                try:
+                    nxt = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    break
+                if nxt is None:
+                    tick = tick or not watcher.closed
+                    continue
+                chunk.append(encoder(nxt))
+                sent += 1
+                if mark_initial_end and sent == initial_count:
+                    break
+            if not chunk:
+                break
+            await resp.write(b"".join(chunk))
+            if mark_initial_end and sent == initial_count:
+                await resp.write(_bookmark(ctx.rt, initial_rv, initial_end=True))
+        # The queue is empty and nothing was awaited since: switching to direct writes
+        # here can neither lose nor reorder an event.
+        if not form.as_kind and form.format == "json" and not watcher.closed:
+            _go_direct(resp, watcher, encoder)
+        if tick and not watcher.closed:
+            watcher.wake()  # a timer tick swallowed above: handle it below
+        while not watcher.closed:
             ev = await queue.get()
             if ev is None:
                 if watcher.closed or loop.time() >= deadline:
@@ -255,9 +283,8 @@ async def watch(ctx: RequestContext) -> web.StreamResponse:
                                      watcher.wake)
                 continue
             chunk = [encoder(ev)]
-            sent += 1
             # Drain what is already queued into one write: fewer syscalls under load.
-            while len(chunk) < 256 and not (mark_initial_end and sent == initial_count):
+            while len(chunk) < 256:
                 try:
                     nxt = queue.get_nowait()
                 except asyncio.QueueEmpty:
@@ -266,20 +293,43 @@ async def watch(ctx: RequestContext) -> web.StreamResponse:
                     queue.put_nowait(None)  # handle the wake-up (close, tick) next round
                     break
                 chunk.append(encoder(nxt))
-                sent += 1
             await resp.write(b"".join(chunk))
-            if mark_initial_end and sent == initial_count:
-                await resp.write(_bookmark(ctx.rt, initial_rv, initial_end=True))
             if loop.time() >= deadline:
                 break
     except ConnectionResetError:
         return resp  # the watcher hung up; nothing more to send
     finally:
         timer.cancel()
+        watcher.sink = None
         ctx.rs.cache.unwatch(watcher)
     with contextlib.suppress(ConnectionResetError):
         await resp.write_eof()
     return resp
+
+
+# A direct-mode client further behind than this (bytes in its socket buffer) is dropped:
+# it re-watches from its last resourceVersion, as after an overflow.
+DIRECT_WRITE_LIMIT = 16 * 1024 * 1024
+
+
+def _go_direct(resp: web.StreamResponse, watcher: Any, encoder: Callable[[CacheEvent], bytes]
+               ) -> None:
+    """Switch a plain JSON watch to direct writes: from now on each event is framed as an
+    HTTP chunk and written to the socket during the cache's fan-out, without waking this
+    request's task — the per-watcher cost of a change is one TLS write. The handler keeps
+    running only for bookmarks, the deadline and the end of the stream."""
+    transport = resp._payload_writer.transport if resp._payload_writer else None
+    if transport is None:
+        return
+
+    def sink(ev: CacheEvent) -> bool:
+        if transport.is_closing() or transport.get_write_buffer_size() > DIRECT_WRITE_LIMIT:
+            return False
+        data = encoder(ev)
+        transport.write(b"%x\r\n%b\r\n" % (len(data), data))
+        return True
+
+    watcher.sink = sink
 
 
 def _name_predicate(name: str) -> Callable[[CachedObject], bool]:
@@ -309,9 +359,17 @@ def _event_encoder(ctx: RequestContext, form: ResponseForm) -> Callable[[CacheEv
     view = ctx.rs.view
     strategy = ctx.rs.strategy
     if not form.as_kind and form.format == "json":
+        # Versions served through a conversion get their own bytes per watcher's version.
+        converting = type(ctx.rs).view is not ResourceStore.view
+
         def encode_json(ev: CacheEvent) -> bytes:
-            return (b'{"type":"' + ev.type.encode() + b'","object":'
-                    + view(ev.obj).raw + b"}\n")
+            line = ev.line
+            if line is None or converting:
+                line = (b'{"type":"' + ev.type.encode() + b'","object":'
+                        + view(ev.obj).raw + b"}\n")
+                if not converting:
+                    ev.line = line  # shared by every watcher of this event
+            return line
         return encode_json
     first = [True]
 
