@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,3 +92,22 @@ def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServ
         errors = [line for line in server.log.read_text().splitlines()
                   if "Traceback" in line or "internal error" in line]
         assert not errors, f"server logged internal errors:\n{server.log.read_text()}"
+
+
+@pytest.fixture(scope="module")
+def server_factory(tmp_path_factory: pytest.TempPathFactory
+                   ) -> Iterator[Callable[..., RunningServer]]:
+    """Start servers with extra flags (``factory("--datastore", url)``); all are stopped
+    when the module is done."""
+    started: list[RunningServer] = []
+
+    def factory(*extra: str) -> RunningServer:
+        server = start_server(tmp_path_factory.mktemp("server"), *extra)
+        started.append(server)
+        return server
+
+    try:
+        yield factory
+    finally:
+        for server in started:
+            stop_server(server.process)
