@@ -9,6 +9,7 @@ keeps values of the wrong type out of storage, where every later reader would tr
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from kubesmith.api.schema import SchemaNode
@@ -26,6 +27,12 @@ def _json_kind(value: Any) -> str:
     if isinstance(value, list):
         return "array"
     return "object"
+
+
+@functools.lru_cache(maxsize=8192)
+def _node_types(node: SchemaNode) -> frozenset[str]:
+    """The JSON types a scalar node accepts (memoised: nodes are long-lived and shared)."""
+    return frozenset(_types(node.schema))
 
 
 def _types(schema: dict[str, Any]) -> set[str]:
@@ -69,7 +76,7 @@ def _go_type(node: SchemaNode) -> str:
     return _go_scalar(node.schema, _types(node.schema))
 
 
-def _scalar_ok(value: Any, kinds: set[str]) -> bool:
+def _scalar_ok(value: Any, kinds: frozenset[str]) -> bool:
     if not kinds:
         return True
     if isinstance(value, bool):
@@ -87,49 +94,51 @@ def _scalar_ok(value: Any, kinds: set[str]) -> bool:
 
 def first_type_error(obj: Any, node: SchemaNode) -> str | None:
     """Go's decoding error for the first value of the wrong JSON type, or None."""
-    return _walk(obj, node, "", None, 0)
+    found = _walk(obj, node, None, 0)
+    if found is None:
+        return None
+    value, bad, struct, keys = found
+    return _error(value, bad, ".".join(reversed(keys)), struct)
 
 
-def _walk(value: Any, node: SchemaNode, path: str, struct: str | None, depth: int
-          ) -> str | None:
+# A failure: the value, its schema node, the innermost struct holding it and the JSON keys
+# leading to it, innermost first (the path is only built when there is an error).
+_Failure = tuple[Any, SchemaNode, str | None, list[str]]
+
+
+def _walk(value: Any, node: SchemaNode, struct: str | None, depth: int) -> _Failure | None:
     if value is None or node.is_untyped or depth > _MAX_DEPTH:
         return None
-    if node.is_object:
+    if node.is_object or node.is_map:
         if not isinstance(value, dict):
-            return _error(value, node, path, struct)
-        own = (node.name or "").split(".")[-1] or struct
+            return value, node, struct, []
+        own = ((node.name or "").split(".")[-1] or struct) if node.is_object else struct
         for key, child_value in value.items():
             child = node.field(key)
             if child is None:
                 continue  # unknown fields are pruned or refused elsewhere
-            err = _walk(child_value, child, f"{path}.{key}" if path else key, own, depth + 1)
-            if err:
-                return err
-        return None
-    if node.is_map:
-        if not isinstance(value, dict):
-            return _error(value, node, path, struct)
-        for key, child_value in value.items():
-            child = node.field(key)
-            if child is not None:
-                err = _walk(child_value, child, f"{path}.{key}" if path else key, struct,
-                            depth + 1)
-                if err:
-                    return err
+            found = _walk(child_value, child, own, depth + 1)
+            if found is not None:
+                found[3].append(key)
+                return found
         return None
     if node.is_list:
         if not isinstance(value, list):
-            return _error(value, node, path, struct)
+            return value, node, struct, []
         items = node.items()
         if items is not None:
             for item in value:
-                err = _walk(item, items, path, struct, depth + 1)
-                if err:
-                    return err
+                found = _walk(item, items, struct, depth + 1)
+                if found is not None:
+                    return found
         return None
-    kinds = _types(node.schema)
+    kinds = _node_types(node)
+    if isinstance(value, str):
+        if not kinds or "string" in kinds:
+            return None
+        return value, node, struct, []
     if isinstance(value, (dict, list)) or not _scalar_ok(value, kinds):
-        return _error(value, node, path, struct)
+        return value, node, struct, []
     return None
 
 
