@@ -41,6 +41,7 @@ from kubesmith.apiserver.authn import AuthenticatorChain, UserInfo, X509Authenti
 from kubesmith.apiserver.authz import (
     Attributes,
     AuthorizerChain,
+    BasicUserAuthorizer,
     Decision,
     PrivilegedGroupAuthorizer,
     PublicInfoAuthorizer,
@@ -48,6 +49,7 @@ from kubesmith.apiserver.authz import (
 from kubesmith.apiserver.crds import CustomResourceManager
 from kubesmith.apiserver.discovery import Discovery
 from kubesmith.apiserver.openapi import OpenAPI
+from kubesmith.apiserver.serviceaccounts import BearerTokenAuthenticator, TokenService
 
 log = logging.getLogger("kubesmith.apiserver")
 
@@ -98,8 +100,11 @@ class APIServer:
         self.registry: Registry = resources.registry
         self.discovery = Discovery(self.registry)
         self.openapi = OpenAPI(self.registry)
-        self.authn = AuthenticatorChain([X509Authenticator()])
-        self.authz = AuthorizerChain([PrivilegedGroupAuthorizer(), PublicInfoAuthorizer()])
+        self.tokens = TokenService.load(config.data_dir / "pki" / "sa.key", resources)
+        self.authn = AuthenticatorChain([X509Authenticator(),
+                                         BearerTokenAuthenticator(self.tokens)])
+        self.authz = AuthorizerChain([PrivilegedGroupAuthorizer(), PublicInfoAuthorizer(),
+                                      BasicUserAuthorizer()])
         self.admission = AdmissionChain([NamespaceLifecycle(resources)])
         self.crds = CustomResourceManager(self)
         self.started = time.monotonic()
@@ -287,10 +292,10 @@ class APIServer:
         ctx.verify_mode = ssl.CERT_OPTIONAL
         return ctx
 
-    async def authenticate_token(self, token: str) -> UserInfo | None:
-        """The user a bearer token stands for (TokenReview). No token authenticator is
-        configured yet, so no token is valid."""
-        return None
+    async def authenticate_token(self, token: str, audiences: list[str] | None = None
+                                 ) -> UserInfo | None:
+        """The user a bearer token stands for (TokenReview)."""
+        return await self.tokens.verify(token, audiences)
 
     async def close(self) -> None:
         await self.crds.stop()
@@ -341,6 +346,7 @@ def prepare_pki(config: ServerConfig) -> tuple[pki.KeyPair, Path]:
                             [*config.tls_sans, *([config.advertise_address]
                                                  if config.advertise_address else [])])
     pki.ensure_serving_cert(ca, d, sans)
+    pki.ensure_service_account_key(d)
     admin = pki.ensure_client_cert(ca, d, "admin", "kubernetes-admin", ["system:masters"])
     host = config.endpoint_address
     if ":" in host:

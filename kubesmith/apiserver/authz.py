@@ -67,6 +67,21 @@ class PublicInfoAuthorizer:
         return Decision.NO_OPINION, ""
 
 
+class BasicUserAuthorizer:
+    """What upstream's ``system:basic-user`` role gives every authenticated user: asking who
+    they are and what they may do (SelfSubjectReview, SelfSubject*Reviews)."""
+
+    ALLOWED = {("authentication.k8s.io", "selfsubjectreviews"),
+               ("authorization.k8s.io", "selfsubjectaccessreviews"),
+               ("authorization.k8s.io", "selfsubjectrulesreviews")}
+
+    async def authorize(self, attrs: Attributes) -> tuple[Decision, str]:
+        if attrs.is_resource and attrs.verb == "create" and \
+                (attrs.group, attrs.resource) in self.ALLOWED:
+            return Decision.ALLOW, ""
+        return Decision.NO_OPINION, ""
+
+
 class AuthorizerChain:
     def __init__(self, authorizers: Sequence[Authorizer]) -> None:
         self.authorizers = list(authorizers)

@@ -202,6 +202,14 @@ def ensure_client_cert(ca: KeyPair, directory: Path, stem: str, user: str,
     return issue(ca, pair, common_name=user, organizations=groups, client=True)
 
 
+def ensure_service_account_key(directory: Path) -> Path:
+    """The key ServiceAccount tokens are signed with (``sa.key``, 0600)."""
+    path = directory / "sa.key"
+    if not path.exists():
+        _write_private(path, _key_pem(_new_key()))
+    return path
+
+
 def write_kubeconfig(path: Path, *, server: str, ca: KeyPair, client: KeyPair,
                      cluster: str = "kubesmith", user: str = "admin") -> None:
     """A kubeconfig with the CA and client credentials embedded (0600)."""

@@ -53,6 +53,8 @@ def handler_for(rt: ResourceType, info: RequestInfo, strategy: Strategy) -> Hand
         return pod_eviction
     if sub == "finalize" and verb == "update":
         return handlers.finalize
+    if sub == "token" and verb == "create" and rt.plural == "serviceaccounts":
+        return service_account_token
     return None
 
 
@@ -227,6 +229,16 @@ async def pod_eviction(ctx: handlers.RequestContext) -> web.StreamResponse:
                         "status": "Success", "code": 201}, 201)
 
 
+# ---- serviceaccounts/token ---------------------------------------------------------------
+
+async def service_account_token(ctx: handlers.RequestContext) -> web.StreamResponse:
+    """TokenRequest: a signed token for the ServiceAccount (``kubectl create token``)."""
+    request = await handlers.read_body_object(ctx, "token")
+    server = ctx.server  # type: ignore[attr-defined]
+    answer = await server.tokens.token_request(ctx.info.namespace, ctx.info.name, request)
+    return ctx.respond(answer, 201)
+
+
 # ---- reviews -----------------------------------------------------------------------------
 
 async def _review_body(ctx: handlers.RequestContext) -> Obj:
@@ -301,9 +313,13 @@ async def token_review(ctx: handlers.RequestContext) -> web.StreamResponse:
         raise errors.invalid_object(ctx.rt.kind, "", [errors.required("spec.token")],
                                     ctx.rt.group)
     server = ctx.server  # type: ignore[attr-defined]
-    user = await server.authenticate_token(str(token))
-    review["status"] = ({"authenticated": True, "user": user.to_json()} if user
-                        else {"authenticated": False})
+    audiences = (review.get("spec") or {}).get("audiences") or None
+    user = await server.authenticate_token(str(token), audiences)
+    status: Obj = {"authenticated": False}
+    if user is not None:
+        status = {"authenticated": True, "user": user.to_json(),
+                  "audiences": audiences or server.tokens.api_audiences}
+    review["status"] = status
     review.setdefault("metadata", {})["creationTimestamp"] = None
     return web.Response(body=orjson.dumps(review), status=201,
                         content_type="application/json")

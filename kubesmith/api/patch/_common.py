@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from kubesmith.api import gofmt
 from kubesmith.api.errors import StatusError, bad_request
 
 __all__ = [
@@ -63,18 +64,8 @@ def go_type(value: Any) -> str:
     """The Go type name ``reflect.TypeOf`` prints for a decoded JSON value."""
     if value is None:
         return "%!s(<nil>)"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int64"
-    if isinstance(value, float):
-        return "float64"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, dict):
-        return "map[string]interface {}"
-    if isinstance(value, list):
-        return "[]interface {}"
+    if isinstance(value, (bool, int, float, str, dict, list)):
+        return gofmt.type_name(value)
     return type(value).__name__
 
 

@@ -71,11 +71,11 @@ from kubesmith.api.validation.netutil import (
     validate_ip,
 )
 from kubesmith.api.validation.pod import (
-    ACCESS_MODES,
     TAINT_EFFECTS,
     VOLUME_SOURCE_CHECKS,
     iscsi_name_error,
     template_labels_match,
+    validate_access_modes,
     validate_csi_driver_name,
     validate_node_selector,
     validate_path_no_backsteps,
@@ -1159,17 +1159,7 @@ def validate_pv_spec(spec: dict[str, Any], pv_name: str, path: str = "spec") -> 
     modes = get_list(spec, "accessModes")
     if not modes:
         errs.append(required(f"{path}.accessModes", ""))
-    rwop = other = False
-    for mode in modes:
-        if mode not in ACCESS_MODES:
-            errs.append(not_supported(f"{path}.accessModes", mode, ACCESS_MODES))
-        if mode == "ReadWriteOncePod":
-            rwop = True
-        elif mode in ACCESS_MODES:
-            other = True
-    if rwop and other:
-        errs.append(field_forbidden(f"{path}.accessModes",
-                                    "may not use ReadWriteOncePod with other access modes"))
+    errs += validate_access_modes(modes, f"{path}.accessModes")
     capacity = get_map(spec, "capacity")
     if not capacity:
         errs.append(required(f"{path}.capacity", ""))

@@ -338,9 +338,10 @@ def validate_label_selector(selector: Any, path: str, *,
 
 
 def validate_label_selector_requirement(req: dict[str, Any], path: str, *,
-                                        allow_invalid_label_value: bool = False
-                                        ) -> list[FieldError]:
-    """One ``matchExpressions`` entry."""
+                                        allow_invalid_label_value: bool = False,
+                                        allow_gt_lt: bool = False) -> list[FieldError]:
+    """One ``matchExpressions`` entry; ``allow_gt_lt`` also admits the single-valued
+    ``Gt``/``Lt`` operators of node selectors."""
     errs: list[FieldError] = []
     operator = get_str(req, "operator")
     values = get_list(req, "values")
@@ -353,6 +354,11 @@ def validate_label_selector_requirement(req: dict[str, Any], path: str, *,
             errs.append(field_forbidden(
                 f"{path}.values", "may not be specified when `operator` is 'Exists' or "
                 "'DoesNotExist'"))
+    elif allow_gt_lt and operator in ("Gt", "Lt"):
+        if len(values) != 1:
+            errs.append(required(f"{path}.values",
+                                 "must be specified single value when `operator` is 'Lt' or "
+                                 "'Gt'"))
     else:
         errs.append(invalid(f"{path}.operator", operator, "not a valid selector operator"))
     errs += validate_label_name(get_str(req, "key"), f"{path}.key")

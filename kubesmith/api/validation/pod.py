@@ -55,6 +55,7 @@ from kubesmith.api.validation.meta import (
     validate_annotations,
     validate_label_name,
     validate_label_selector,
+    validate_label_selector_requirement,
     validate_labels,
     validate_object_meta,
     validate_object_meta_update,
@@ -767,6 +768,22 @@ def validate_volumes(volumes: Any, path: str, pod_name: str,
 # ---------------------------------------------------------------------------- PVC spec
 
 
+def validate_access_modes(modes: list[Any], path: str) -> list[FieldError]:
+    """Each mode is known, and ReadWriteOncePod stands alone (PV and PVC specs)."""
+    errs: list[FieldError] = []
+    rwop = other = False
+    for mode in modes:
+        if mode not in ACCESS_MODES:
+            errs.append(not_supported(path, mode, ACCESS_MODES))
+        if mode == "ReadWriteOncePod":
+            rwop = True
+        elif mode in ACCESS_MODES:
+            other = True
+    if rwop and other:
+        errs.append(field_forbidden(path, "may not use ReadWriteOncePod with other access modes"))
+    return errs
+
+
 def validate_pvc_spec(spec: dict[str, Any], path: str) -> list[FieldError]:
     """``ValidatePersistentVolumeClaimSpec`` (shared with ephemeral volumes)."""
     errs: list[FieldError] = []
@@ -775,17 +792,7 @@ def validate_pvc_spec(spec: dict[str, Any], path: str) -> list[FieldError]:
         errs.append(required(f"{path}.accessModes", "at least 1 access mode is required"))
     if has(spec, "selector"):
         errs += validate_label_selector(spec.get("selector"), f"{path}.selector")
-    rwop = other = False
-    for mode in modes:
-        if mode not in ACCESS_MODES:
-            errs.append(not_supported(f"{path}.accessModes", mode, ACCESS_MODES))
-        if mode == "ReadWriteOncePod":
-            rwop = True
-        elif mode in ACCESS_MODES:
-            other = True
-    if rwop and other:
-        errs.append(field_forbidden(f"{path}.accessModes",
-                                    "may not use ReadWriteOncePod with other access modes"))
+    errs += validate_access_modes(modes, f"{path}.accessModes")
     storage_path = key_path(f"{path}.resources", "storage")
     requests = get_map(get_map(spec, "resources"), "requests")
     if "storage" not in requests:
@@ -1598,32 +1605,10 @@ def validate_tolerations(tolerations: Any, path: str) -> list[FieldError]:
 
 def validate_node_selector_requirement(req: dict[str, Any], path: str, *,
                                        allow_invalid_value: bool = False) -> list[FieldError]:
-    """A node selector ``matchExpressions`` entry."""
-    errs: list[FieldError] = []
-    operator = get_str(req, "operator")
-    values = get_list(req, "values")
-    if operator in ("In", "NotIn"):
-        if not values:
-            errs.append(required(f"{path}.values",
-                                 "must be specified when `operator` is 'In' or 'NotIn'"))
-    elif operator in ("Exists", "DoesNotExist"):
-        if values:
-            errs.append(field_forbidden(f"{path}.values",
-                                        "may not be specified when `operator` is 'Exists' or "
-                                        "'DoesNotExist'"))
-    elif operator in ("Gt", "Lt"):
-        if len(values) != 1:
-            errs.append(required(f"{path}.values",
-                                 "must be specified single value when `operator` is 'Lt' or "
-                                 "'Gt'"))
-    else:
-        errs.append(invalid(f"{path}.operator", operator, "not a valid selector operator"))
-    errs += validate_label_name(get_str(req, "key"), f"{path}.key")
-    if not allow_invalid_value:
-        for i, value in enumerate(values):
-            text = value if isinstance(value, str) else ""
-            errs += invalid_each(f"{path}.values[{i}]", text, is_label_value(text))
-    return errs
+    """A node selector ``matchExpressions`` entry (label selector rules plus ``Gt``/``Lt``)."""
+    return validate_label_selector_requirement(req, path,
+                                               allow_invalid_label_value=allow_invalid_value,
+                                               allow_gt_lt=True)
 
 
 def validate_node_selector_term(term: dict[str, Any], path: str, *,
@@ -2380,6 +2365,7 @@ def template_labels_match(selector: Any, template: Any) -> bool:
 __all__ = [
     "PodOptions",
     "template_labels_match",
+    "validate_access_modes",
     "validate_affinity",
     "validate_container_ports",
     "validate_env",

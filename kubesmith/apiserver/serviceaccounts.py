@@ -1,0 +1,197 @@
+"""ServiceAccount tokens: issuing (TokenRequest on ``serviceaccounts/<name>/token``, what
+``kubectl create token`` calls) and verifying (bearer authentication, TokenReview).
+
+Tokens are JWTs signed with the cluster's ServiceAccount key (ES256), with upstream's
+claims: ``iss``, ``sub`` (``system:serviceaccount:<ns>:<name>``), ``aud``, ``exp``/``iat``/
+``nbf``, ``jti`` and the private ``kubernetes.io`` claim naming the namespace, the
+ServiceAccount (name and uid) and the object the token is bound to. A token is valid only
+while its ServiceAccount (same uid) and its bound object still exist, so deleting either
+revokes it, as upstream's bound tokens behave.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jwt
+from aiohttp import web
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from kubesmith.api import errors
+from kubesmith.api.resources import Resources
+from kubesmith.api.types import Obj
+from kubesmith.apiserver.authn import AUTHENTICATED, UserInfo
+
+DEFAULT_ISSUER = "https://kubernetes.default.svc.cluster.local"
+DEFAULT_EXPIRATION = 3600
+MIN_EXPIRATION = 600
+MAX_EXPIRATION = 2**32
+_BINDABLE = {"Pod": ("", "Pod"), "Secret": ("", "Secret"), "Node": ("", "Node")}
+
+
+def _key_id(public_key: ec.EllipticCurvePublicKey) -> str:
+    der = public_key.public_bytes(serialization.Encoding.DER,
+                                  serialization.PublicFormat.SubjectPublicKeyInfo)
+    return base64.urlsafe_b64encode(hashlib.sha256(der).digest()).decode().rstrip("=")
+
+
+@dataclass
+class TokenService:
+    """Signs and verifies ServiceAccount tokens for one cluster."""
+
+    key: ec.EllipticCurvePrivateKey
+    resources: Resources
+    issuer: str = DEFAULT_ISSUER
+
+    @classmethod
+    def load(cls, key_path: Path, resources: Resources,
+             issuer: str = DEFAULT_ISSUER) -> TokenService:
+        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise ValueError(f"{key_path}: the ServiceAccount key must be an EC key")
+        return cls(key, resources, issuer)
+
+    @property
+    def api_audiences(self) -> list[str]:
+        return [self.issuer]
+
+    # ---- issuing -----------------------------------------------------------------------
+    async def token_request(self, namespace: str, sa_name: str, request: Obj) -> Obj:
+        """Answer a TokenRequest for ``namespace/sa_name`` (the filled-in TokenRequest)."""
+        spec = request.get("spec") or {}
+        expiration = spec.get("expirationSeconds")
+        if expiration is None:
+            expiration = DEFAULT_EXPIRATION
+        if not isinstance(expiration, int) or isinstance(expiration, bool):
+            raise errors.invalid_object("TokenRequest", sa_name, [errors.invalid(
+                "spec.expirationSeconds", expiration, "must be an integer")],
+                "authentication.k8s.io")
+        if expiration < MIN_EXPIRATION:
+            raise errors.invalid_object("TokenRequest", sa_name, [errors.invalid(
+                "spec.expirationSeconds", expiration,
+                "may not specify a duration less than 10 minutes")],
+                "authentication.k8s.io")
+        if expiration > MAX_EXPIRATION:
+            raise errors.invalid_object("TokenRequest", sa_name, [errors.invalid(
+                "spec.expirationSeconds", expiration,
+                "may not specify a duration larger than 2^32 seconds")],
+                "authentication.k8s.io")
+        audiences = spec.get("audiences") or self.api_audiences
+        if not isinstance(audiences, list) or not all(isinstance(a, str) for a in audiences):
+            raise errors.invalid_object("TokenRequest", sa_name, [errors.invalid(
+                "spec.audiences", audiences, "must be a list of strings")],
+                "authentication.k8s.io")
+        sa = await self._get("", "ServiceAccount", namespace, sa_name)
+        if sa is None:
+            raise errors.not_found("serviceaccounts", sa_name)
+        claim: dict[str, Any] = {"namespace": namespace, "serviceaccount": {
+            "name": sa_name, "uid": sa["metadata"]["uid"]}}
+        bound = spec.get("boundObjectRef")
+        if bound:
+            claim.update(await self._bound_claim(namespace, sa_name, bound))
+        now = int(time.time())
+        payload = {
+            "iss": self.issuer, "sub": f"system:serviceaccount:{namespace}:{sa_name}",
+            "aud": audiences, "iat": now, "nbf": now, "exp": now + expiration,
+            "jti": str(uuid.uuid4()), "kubernetes.io": claim,
+        }
+        token = jwt.encode(payload, self.key, algorithm="ES256",
+                           headers={"kid": _key_id(self.key.public_key())})
+        out = dict(request)
+        out["metadata"] = {"name": sa_name, "namespace": namespace,
+                           "creationTimestamp": _rfc3339(now)}
+        out["spec"] = {**spec, "audiences": audiences, "expirationSeconds": expiration}
+        out["status"] = {"token": token, "expirationTimestamp": _rfc3339(now + expiration)}
+        return out
+
+    async def _bound_claim(self, namespace: str, sa_name: str, ref: Any) -> dict[str, Any]:
+        if not isinstance(ref, dict) or ref.get("kind") not in _BINDABLE:
+            kind = ref.get("kind") if isinstance(ref, dict) else ref
+            raise errors.invalid_object("TokenRequest", sa_name, [errors.not_supported(
+                "spec.boundObjectRef.kind", kind, sorted(_BINDABLE))],
+                "authentication.k8s.io")
+        group, kind = _BINDABLE[ref["kind"]]
+        obj = await self._get(group, kind, "" if kind == "Node" else namespace,
+                              str(ref.get("name", "")))
+        if obj is None or (ref.get("uid") and ref["uid"] != obj["metadata"]["uid"]):
+            raise errors.not_found(kind.lower() + "s", str(ref.get("name", "")))
+        return {kind.lower(): {"name": obj["metadata"]["name"],
+                               "uid": obj["metadata"]["uid"]}}
+
+    async def _get(self, group: str, kind: str, namespace: str, name: str) -> Obj | None:
+        rs = self.resources.for_kind(group, kind)
+        if rs is None or not name:
+            return None
+        try:
+            cached = await rs.get(namespace or None, name)
+        except errors.StatusError as exc:
+            if exc.code == 404:
+                return None
+            raise
+        return cached.obj
+
+    # ---- verifying ---------------------------------------------------------------------
+    async def verify(self, token: str, audiences: list[str] | None = None
+                     ) -> UserInfo | None:
+        """The ServiceAccount a token stands for, or None if it is not (or no longer) a
+        valid token of this cluster for one of ``audiences``."""
+        try:
+            claims = jwt.decode(token, self.key.public_key(), algorithms=["ES256"],
+                                audience=audiences or self.api_audiences,
+                                issuer=self.issuer,
+                                options={"require": ["exp", "iat", "sub", "aud"]})
+        except jwt.PyJWTError:
+            return None
+        private = claims.get("kubernetes.io")
+        if not isinstance(private, dict):
+            return None
+        namespace = private.get("namespace")
+        sa = private.get("serviceaccount") or {}
+        if not isinstance(namespace, str) or not isinstance(sa, dict):
+            return None
+        live = await self._get("", "ServiceAccount", namespace, str(sa.get("name", "")))
+        if live is None or live["metadata"].get("uid") != sa.get("uid"):
+            return None  # the ServiceAccount was deleted (or re-created): token revoked
+        for kind in ("pod", "secret", "node"):
+            bound = private.get(kind)
+            if isinstance(bound, dict):
+                group, kind_name = _BINDABLE[kind.capitalize()]
+                obj = await self._get(group, kind_name,
+                                      "" if kind == "node" else namespace,
+                                      str(bound.get("name", "")))
+                if obj is None or obj["metadata"].get("uid") != bound.get("uid"):
+                    return None
+        name = sa.get("name")
+        extra = {"authentication.kubernetes.io/credential-id": [f"JTI={claims.get('jti')}"]}
+        if isinstance(private.get("pod"), dict):
+            extra["authentication.kubernetes.io/pod-name"] = [private["pod"]["name"]]
+            extra["authentication.kubernetes.io/pod-uid"] = [private["pod"]["uid"]]
+        return UserInfo(f"system:serviceaccount:{namespace}:{name}", str(sa.get("uid", "")),
+                        ("system:serviceaccounts", f"system:serviceaccounts:{namespace}",
+                         AUTHENTICATED), extra)
+
+
+class BearerTokenAuthenticator:
+    """``Authorization: Bearer <ServiceAccount token>``."""
+
+    def __init__(self, tokens: TokenService) -> None:
+        self.tokens = tokens
+
+    async def authenticate(self, request: web.Request) -> UserInfo | None:
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return None
+        return await self.tokens.verify(token.strip())
+
+
+def _rfc3339(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
