@@ -3,8 +3,9 @@ resourceVersion parsing, and the RFC 3339 timestamps Kubernetes writes."""
 
 from __future__ import annotations
 
+import os
 import secrets
-import uuid
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,9 +18,24 @@ _GENERATE_SUFFIX_LEN = 5
 MAX_GENERATE_PREFIX = 63 - _GENERATE_SUFFIX_LEN
 
 
+_last_second: list[Any] = [-1, ""]
+
+
 def now_rfc3339() -> str:
-    """``2026-01-02T03:04:05Z`` — metav1.Time's second-precision wire format."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """``2026-01-02T03:04:05Z`` — metav1.Time's second-precision wire format (formatted
+    once per second: every write asks for it, often twice)."""
+    second = int(time.time())
+    if second != _last_second[0]:
+        _last_second[1] = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        _last_second[0] = second
+    return str(_last_second[1])
+
+
+def new_uid() -> str:
+    """A random (version 4) UUID string, as ``str(uuid.uuid4())`` without the object."""
+    h = os.urandom(16).hex()
+    variant = "89ab"[int(h[16], 16) & 3]
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{variant}{h[17:20]}-{h[20:]}"
 
 
 def now_rfc3339_micro() -> str:
@@ -55,7 +71,7 @@ def fill_create_metadata(obj: Obj, *, namespace: str | None) -> None:
         m["namespace"] = namespace
     else:
         m.pop("namespace", None)
-    m["uid"] = str(uuid.uuid4())
+    m["uid"] = new_uid()
     m["creationTimestamp"] = now_rfc3339()
     for field in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds",
                   "selfLink"):

@@ -179,3 +179,4 @@ async def test_namespace_delete_goes_terminating(resources: Resources) -> None:
     got = await ns.get(None, "shop")
     assert got.obj["status"]["phase"] == "Terminating"
     assert got.obj["spec"]["finalizers"] == ["kubernetes"]
+
