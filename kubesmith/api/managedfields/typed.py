@@ -172,6 +172,9 @@ def compare(left: Any, right: Any, node: SchemaNode | TypeInfo | None, *,
 
 def _compare(left: Any, right: Any, t: TypeInfo, path: Path, out: Comparison,
              materialize: bool) -> None:
+    if left is ABSENT:
+        _added(right, t, path, out, materialize)
+        return
     shape = _pair_shape(t, left, right)
     if shape == _MAP:
         lmap = left if isinstance(left, dict) else None
@@ -209,6 +212,24 @@ def _compare(left: Any, right: Any, t: TypeInfo, path: Path, out: Comparison,
         out.added._insert(path)
     elif right is ABSENT:
         out.removed._insert(path)
+
+
+def _added(right: Any, t: TypeInfo, path: Path, out: Comparison, materialize: bool) -> None:
+    """``_compare(ABSENT, right, ...)`` without pairing: everything under ``right`` is new.
+
+    This is every field of a create and of anything a write adds, so it is the hot path;
+    it walks one side only and skips the key merging and zero-value checks that cannot
+    apply when the left side is absent.
+    """
+    shape = _pair_shape(t, ABSENT, right)
+    if shape == _MAP:
+        if isinstance(right, dict) and right:
+            field = t.field
+            for key, value in right.items():
+                _added(value, field(key), (*path, field_element(key)), out, materialize)
+    elif shape == _LIST and isinstance(right, list) and right:
+        _compare_lists([], right, t, path, out, materialize)
+    out.added._insert(path)
 
 
 def _compare_leaf(left: Any, right: Any, path: Path, out: Comparison) -> None:
