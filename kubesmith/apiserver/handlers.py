@@ -76,7 +76,10 @@ class RequestContext:
         return AdmissionRequest(operation, self.rt, self.info.namespace, name,
                                 self.info.subresource, self.user, self.dry_run)
 
-    def write_options(self, operation: str, name: str, *, manager: str = "") -> WriteOptions:
+    def write_options(self, operation: str, name: str, *, manager: str = "",
+                      store: ResourceStore | None = None) -> WriteOptions:
+        """Options for a write through ``store`` (default: the request's own resource)."""
+        store = store or self.rs
         areq = self.admission_request(operation, name)
 
         async def mutate(new: Obj, old: Obj | None) -> None:
@@ -88,7 +91,7 @@ class RequestContext:
         return WriteOptions(
             dry_run=self.dry_run, subresource=self.info.subresource,
             mutating_admission=mutate, validating_admission=validate,
-            track=patching.field_tracker(self.rs.strategy, manager or self.field_manager()),
+            track=patching.field_tracker(store.strategy, manager or self.field_manager()),
         )
 
     def field_manager(self) -> str:

@@ -27,7 +27,7 @@ from kubesmith.api.custom import (
     scale_of_custom,
 )
 from kubesmith.api.resource_types import ResourceType
-from kubesmith.api.store import DeleteOptions
+from kubesmith.api.store import DeleteOptions, ResourceStore
 from kubesmith.api.strategies.base import Strategy
 from kubesmith.api.types import Obj
 from kubesmith.apiserver import handlers, negotiation, patching
@@ -187,7 +187,9 @@ async def pod_binding(ctx: handlers.RequestContext) -> web.StreamResponse:
         raise errors.invalid_object("Binding", name, [errors.not_supported(
             "target.kind", target.get("kind"), ["Node", "<empty>"])])
     server = ctx.server  # type: ignore[attr-defined]
-    pods = server.resources.for_kind("", "Pod")
+    pods: ResourceStore | None = server.resources.for_kind("", "Pod")
+    if pods is None:
+        raise errors.internal_error("pods are not served")
     uid = binding.get("metadata", {}).get("uid")
 
     def transform(cur: Obj | None) -> Obj:
@@ -209,7 +211,7 @@ async def pod_binding(ctx: handlers.RequestContext) -> web.StreamResponse:
         status["conditions"] = conds
         return pod
 
-    opts = ctx.write_options("UPDATE", name)
+    opts = ctx.write_options("UPDATE", name, store=pods)
     # Binding writes spec.nodeName and the PodScheduled condition together; the store
     # applies no update strategy for it (only this transform changes the pod).
     opts.subresource = "binding"
