@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -111,3 +113,24 @@ def server_factory(tmp_path_factory: pytest.TempPathFactory
     finally:
         for server in started:
             stop_server(server.process)
+
+
+def namespace_name(test_name: str) -> str:
+    """A valid namespace name unique to a test: its slugged name plus a short digest."""
+    slug = re.sub(r"[^a-z0-9]+", "-", test_name.lower()).strip("-")
+    digest = hashlib.sha1(test_name.encode()).hexdigest()[:6]
+    return f"{slug[:50].strip('-')}-{digest}"
+
+
+def namespace_manifest(name: str) -> str:
+    """A Namespace as YAML, for ``kubectl create -f -``."""
+    return f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n"
+
+
+@pytest.fixture
+def kubectl_namespace(api_server: RunningServer, request: pytest.FixtureRequest) -> str:
+    """A fresh namespace on ``api_server`` named after the test (created from a manifest:
+    kubectl's ``create namespace`` generator sends protobuf)."""
+    name = namespace_name(request.node.name)
+    api_server.kubectl("create", "-f", "-", input=namespace_manifest(name))
+    return name

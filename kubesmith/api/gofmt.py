@@ -7,8 +7,10 @@ that way are compared as text by clients and tests, so this module reproduces th
 * :func:`format_v` is ``fmt.Sprintf("%v", x)`` (floats in the shortest form, with an
   exponent from ``1e+06`` up and below ``1e-04``; maps as ``map[k:v]`` with sorted keys);
 * :func:`format_sharp_v` is ``%#v`` of a value held in an ``interface{}``;
+* :func:`format_g` is ``strconv.FormatFloat(f, 'g', -1, 64)`` (a float's ``%v``), built
+  like the others from :func:`shortest_digits`, :func:`format_e` and :func:`format_plain`;
 * :func:`format_f` is ``strconv.FormatFloat(f, 'f', -1, 64)`` (never an exponent);
-* :func:`type_name` is ``%T``;
+* :func:`type_name` is ``%T`` and :func:`kind_of` the kind a type switch sees;
 * :func:`quote` is ``strconv.Quote`` (what ``%q`` prints);
 * :func:`marshal` is ``json.Marshal`` (compact, sorted map keys, HTML escaping, Go's float
   spelling), :func:`json_string` the string literal alone; ``jsoniter=True`` selects
@@ -51,7 +53,7 @@ class GoStruct(dict[str, Any]):
 # -- numbers ---------------------------------------------------------------------------
 
 
-def _digits(value: float) -> tuple[str, int]:
+def shortest_digits(value: float) -> tuple[str, int]:
     """Shortest round-trip decimal digits of ``abs(value)`` and the decimal point position.
 
     Python's ``repr`` and Go's ``strconv`` both produce the shortest digit string that
@@ -63,13 +65,15 @@ def _digits(value: float) -> tuple[str, int]:
     return digits, len(digits) + exponent
 
 
-def _format_e(negative: bool, digits: str, point: int) -> str:
+def format_e(negative: bool, digits: str, point: int) -> str:
+    """``d.ddde±XX`` from :func:`shortest_digits` (strconv's ``'e'`` with shortest digits)."""
     exp = point - 1
     mantissa = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
     return ("-" if negative else "") + f"{mantissa}e{'-' if exp < 0 else '+'}{abs(exp):02d}"
 
 
-def _format_plain(negative: bool, digits: str, point: int) -> str:
+def format_plain(negative: bool, digits: str, point: int) -> str:
+    """``ddd.ddd`` from :func:`shortest_digits` (strconv's ``'f'`` with shortest digits)."""
     if point <= 0:
         text = "0." + "0" * -point + digits
     elif point >= len(digits):
@@ -83,7 +87,7 @@ def _zero(value: float) -> str:
     return "-0" if math.copysign(1.0, value) < 0 else "0"
 
 
-def _format_g(value: float) -> str:
+def format_g(value: float) -> str:
     """``strconv.FormatFloat(value, 'g', -1, 64)``: Go's ``%v`` of a ``float64``."""
     if math.isnan(value):
         return "NaN"
@@ -91,38 +95,38 @@ def _format_g(value: float) -> str:
         return "+Inf" if value > 0 else "-Inf"
     if value == 0:
         return _zero(value)
-    digits, point = _digits(value)
+    digits, point = shortest_digits(value)
     # With the shortest precision Go switches to %e below 1e-4 and from 1e+06 on.
     if point - 1 < -4 or point - 1 >= 6:
-        return _format_e(value < 0, digits, point)
-    return _format_plain(value < 0, digits, point)
+        return format_e(value < 0, digits, point)
+    return format_plain(value < 0, digits, point)
 
 
 def format_f(value: float) -> str:
     """``strconv.FormatFloat(value, 'f', -1, 64)``: shortest digits, never an exponent."""
     if math.isnan(value) or math.isinf(value):
-        return _format_g(value)
+        return format_g(value)
     if value == 0:
         return _zero(value)
-    digits, point = _digits(value)
-    return _format_plain(value < 0, digits, point)
+    digits, point = shortest_digits(value)
+    return format_plain(value < 0, digits, point)
 
 
 def _json_float(value: float) -> str:
     """``encoding/json``'s float64 encoder (json-iterator's is the same)."""
     if math.isnan(value) or math.isinf(value):
-        raise ValueError(f"json: unsupported value: {_format_g(value)}")
+        raise ValueError(f"json: unsupported value: {format_g(value)}")
     if value == 0:
         return _zero(value)
-    digits, point = _digits(value)
+    digits, point = shortest_digits(value)
     magnitude = abs(value)
     if magnitude < 1e-6 or magnitude >= 1e21:
-        text = _format_e(value < 0, digits, point)
+        text = format_e(value < 0, digits, point)
         # encoding/json writes 1e-7, not strconv's 1e-07.
         if text[-4] == "e" and text[-3] == "-" and text[-2] == "0":
             text = text[:-2] + text[-1]
         return text
-    return _format_plain(value < 0, digits, point)
+    return format_plain(value < 0, digits, point)
 
 
 # -- strings ---------------------------------------------------------------------------
@@ -241,7 +245,7 @@ def format_v(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        return _format_g(value)
+        return format_g(value)
     if isinstance(value, str):
         return value
     if isinstance(value, GoStruct):
@@ -267,6 +271,24 @@ def format_sharp_v(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "[]interface {}{" + ", ".join(format_sharp_v(item) for item in value) + "}"
     return format_v(value)
+
+
+def kind_of(value: Any) -> str:
+    """The kind of a decoded JSON value as Go code switches on it: ``bool``, ``int``,
+    ``float``, ``string``, ``slice``, ``map``, or ``other``."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "slice"
+    if isinstance(value, dict):
+        return "map"
+    return "other"
 
 
 def type_name(value: Any) -> str:

@@ -173,22 +173,6 @@ def _sub_schemas(schema: dict[str, Any], key: str) -> list[dict[str, Any]]:
     return [item for item in value if isinstance(item, dict)]
 
 
-def _kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "float"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "slice"
-    if isinstance(value, dict):
-        return "map"
-    return "other"
-
-
 # -- the validators -----------------------------------------------------------------------
 
 
@@ -199,7 +183,7 @@ def _validate_type(schema: dict[str, Any], types: list[str], fmt: str, path: str
         if types and "null" not in types and schema.get("nullable") is not True:
             return _only(_invalid_type(path, ",".join(types), "null"))
         return result
-    kind = _kind(data)
+    kind = gofmt.kind_of(data)
     sch_type, data_format = {
         "bool": ("boolean", ""), "string": ("string", ""), "int": ("integer", "int64"),
         "float": ("number", "float64"), "slice": ("array", ""), "map": ("object", ""),
@@ -373,7 +357,7 @@ def _validate_slice(schema: dict[str, Any], path: str, data: list[Any]) -> _Resu
 
 def _go_convert(data: Any, target: Any) -> tuple[bool, Any]:
     """``reflect.Value.Convert`` from the data's Go type to the enum value's Go type."""
-    kind, target_kind = _kind(data), _kind(target)
+    kind, target_kind = gofmt.kind_of(data), gofmt.kind_of(target)
     if kind == target_kind:
         return True, data
     if kind in ("int", "float") and target_kind in ("int", "float"):
@@ -453,7 +437,7 @@ class _SchemaValidator:
             result.merge(_validate_type(schema, types, fmt, path, None))
             result.merge(_validate_enum(schema, path, None))
             return result
-        kind = _kind(data)
+        kind = gofmt.kind_of(data)
         if types or fmt:
             result.merge(_validate_type(schema, types, fmt, path, data))
             result.match_count += 1

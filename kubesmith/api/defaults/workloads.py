@@ -17,20 +17,27 @@ def _spec(obj: Obj) -> Obj | None:
     return child(obj, "spec", create=True)
 
 
+def _default_rolling_update(spec: Obj, key: str, max_unavailable: int | str,
+                            max_surge: int | str) -> None:
+    """``spec[key]`` defaults to a RollingUpdate strategy; a RollingUpdate one gets these
+    maxUnavailable and maxSurge defaults (Deployments and DaemonSets)."""
+    strategy = child(spec, key, create=True)
+    if strategy is not None:
+        default_str(strategy, "type", "RollingUpdate")
+        if strategy.get("type") == "RollingUpdate":
+            rolling = child(strategy, "rollingUpdate", create=True)
+            if rolling is not None:
+                default_ptr(rolling, "maxUnavailable", max_unavailable)
+                default_ptr(rolling, "maxSurge", max_surge)
+
+
 def default_deployment(obj: Obj) -> None:
     """Replicas 1, RollingUpdate 25%/25%, history 10, progress deadline 600s."""
     spec = _spec(obj)
     if spec is None:
         return
     default_ptr(spec, "replicas", 1)
-    strategy = child(spec, "strategy", create=True)
-    if strategy is not None:
-        default_str(strategy, "type", "RollingUpdate")
-        if strategy.get("type") == "RollingUpdate":
-            rolling = child(strategy, "rollingUpdate", create=True)
-            if rolling is not None:
-                default_ptr(rolling, "maxUnavailable", "25%")
-                default_ptr(rolling, "maxSurge", "25%")
+    _default_rolling_update(spec, "strategy", "25%", "25%")
     default_ptr(spec, "revisionHistoryLimit", 10)
     default_ptr(spec, "progressDeadlineSeconds", 600)
     default_pod_template(spec.get("template"))
@@ -41,14 +48,7 @@ def default_daemon_set(obj: Obj) -> None:
     spec = _spec(obj)
     if spec is None:
         return
-    strategy = child(spec, "updateStrategy", create=True)
-    if strategy is not None:
-        default_str(strategy, "type", "RollingUpdate")
-        if strategy.get("type") == "RollingUpdate":
-            rolling = child(strategy, "rollingUpdate", create=True)
-            if rolling is not None:
-                default_ptr(rolling, "maxUnavailable", 1)
-                default_ptr(rolling, "maxSurge", 0)
+    _default_rolling_update(spec, "updateStrategy", 1, 0)
     default_ptr(spec, "revisionHistoryLimit", 10)
     default_pod_template(spec.get("template"))
 

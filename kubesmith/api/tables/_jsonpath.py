@@ -25,6 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from kubesmith.api import gofmt
+
 __all__ = ["JSONPath", "JSONPathError", "compile_jsonpath"]
 
 _Step = Callable[[list[Any]], list[Any]]
@@ -142,15 +144,10 @@ def _union_step(branches: list[tuple[_Step, ...]]) -> _Step:
 
 def _kind(value: Any) -> str:
     # text/template's basicKind: what may be compared with what.
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "float"
-    if isinstance(value, str):
-        return "string"
-    raise JSONPathError("invalid type for comparison")
+    kind = gofmt.kind_of(value)
+    if kind not in ("bool", "int", "float", "string"):
+        raise JSONPathError("invalid type for comparison")
+    return kind
 
 
 def _compare(left: Any, op: str, right: Any) -> bool:

@@ -11,13 +11,12 @@ from __future__ import annotations
 import json
 import math
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
+from kubesmith.api import gofmt
 from kubesmith.api.validation.quantity import QuantityError, parse_quantity
 
 __all__ = [
-    "go_format_float",
     "go_json",
     "go_sprint",
     "human_duration",
@@ -118,66 +117,20 @@ def quantity_string(value: Any) -> str:
         return str(value)
 
 
-def _shortest_digits(value: float) -> tuple[str, int]:
-    """The shortest round-trip decimal digits of ``value`` and its decimal-point position
-    (Go's ``digs.d`` and ``digs.dp``), for a finite non-zero float."""
-    _sign, digits, exponent = Decimal(repr(abs(value))).as_tuple()
-    assert isinstance(exponent, int)
-    text = "".join(str(d) for d in digits).lstrip("0")
-    stripped = text.rstrip("0")
-    exponent += len(text) - len(stripped)
-    return stripped, len(stripped) + exponent
-
-
-def _format_e(digits: str, point: int, negative: bool) -> str:
-    mantissa = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
-    exp = point - 1
-    return f"{'-' if negative else ''}{mantissa}e{'-' if exp < 0 else '+'}{abs(exp):02d}"
-
-
-def _format_f(digits: str, point: int, negative: bool) -> str:
-    if point <= 0:
-        text = "0." + "0" * -point + digits
-    elif point >= len(digits):
-        text = digits + "0" * (point - len(digits))
-    else:
-        text = digits[:point] + "." + digits[point:]
-    return ("-" if negative else "") + text
-
-
-def go_format_float(value: float) -> str:
-    """Go's ``%v`` for a float64 (``strconv.FormatFloat(f, 'g', -1, 64)``):
-    ``1.5``, ``100000``, ``1e+06``, ``1.234567e+06``, ``1e-05``."""
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    negative = math.copysign(1.0, value) < 0
-    if value == 0:
-        return "-0" if negative else "0"
-    digits, point = _shortest_digits(value)
-    exp = point - 1
-    # Shortest-precision %g decides on exponent form as if the precision were 6, so it
-    # switches below 1e-4 and from 1e6 on.
-    if exp < -4 or exp >= 6:
-        return _format_e(digits, point, negative)
-    return _format_f(digits, point, negative)
-
-
 def _json_float(value: float) -> str:
     # encoding/json: 'f' format unless tiny or huge, then 'e' with a short exponent.
     if value == 0:
         return "0" if math.copysign(1.0, value) > 0 else "-0"
-    digits, point = _shortest_digits(value)
+    digits, point = gofmt.shortest_digits(value)
     negative = value < 0
     magnitude = abs(value)
     if magnitude < 1e-6 or magnitude >= 1e21:
-        text = _format_e(digits, point, negative)
+        text = gofmt.format_e(negative, digits, point)
         # Go trims "e-07" to "e-7" (but keeps two digits for positive exponents).
         if len(text) >= 4 and text[-4] == "e" and text[-3] == "-" and text[-2] == "0":
             text = text[:-2] + text[-1]
         return text
-    return _format_f(digits, point, negative)
+    return gofmt.format_plain(negative, digits, point)
 
 
 _HTML_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028",
@@ -222,7 +175,7 @@ def go_sprint(value: Any) -> str:
     if value is False:
         return "false"
     if isinstance(value, float):
-        return go_format_float(value)
+        return gofmt.format_g(value)
     if isinstance(value, dict):
         return "map[" + " ".join(f"{k}:{go_sprint(value[k])}"
                                  for k in sorted(value, key=str)) + "]"

@@ -36,6 +36,8 @@ from kubesmith.api.validation.meta import (
     validate_annotations,
     validate_label_selector,
     validate_labels,
+    validate_meta_and_spec,
+    validate_meta_and_spec_update,
     validate_object_meta,
     validate_object_meta_update,
 )
@@ -200,18 +202,15 @@ def _deployment_spec(spec: dict[str, Any]) -> list[FieldError]:
 
 def validate_deployment(obj: Any) -> list[FieldError]:
     """Upstream ``ValidateDeployment``."""
-    obj = as_map(obj)
-    errs = validate_object_meta(get_map(obj, "metadata"), namespaced=True,
-                                name_rule=name_is_dns_subdomain)
-    return errs + _deployment_spec(get_map(obj, "spec"))
+    return validate_meta_and_spec(obj, _deployment_spec, namespaced=True,
+                                  name_rule=name_is_dns_subdomain)
 
 
 def validate_deployment_update(new: Any, old: Any) -> list[FieldError]:
     """Metadata rules, the new spec, and an immutable selector."""
     new, old = as_map(new), as_map(old)
-    errs = validate_object_meta_update(get_map(new, "metadata"), get_map(old, "metadata"))
-    errs += _deployment_spec(get_map(new, "spec"))
-    return errs + _selector_immutable(new, old)
+    return (validate_meta_and_spec_update(new, old, _deployment_spec)
+            + _selector_immutable(new, old))
 
 
 def _collision_count(new: dict[str, Any], old: dict[str, Any]) -> list[FieldError]:
@@ -255,18 +254,15 @@ def _replica_set_spec(spec: dict[str, Any]) -> list[FieldError]:
 
 def validate_replica_set(obj: Any) -> list[FieldError]:
     """Upstream ``ValidateReplicaSet``."""
-    obj = as_map(obj)
-    errs = validate_object_meta(get_map(obj, "metadata"), namespaced=True,
-                                name_rule=name_is_dns_subdomain)
-    return errs + _replica_set_spec(get_map(obj, "spec"))
+    return validate_meta_and_spec(obj, _replica_set_spec, namespaced=True,
+                                  name_rule=name_is_dns_subdomain)
 
 
 def validate_replica_set_update(new: Any, old: Any) -> list[FieldError]:
     """Metadata rules, the new spec, and an immutable selector."""
     new, old = as_map(new), as_map(old)
-    errs = validate_object_meta_update(get_map(new, "metadata"), get_map(old, "metadata"))
-    errs += _replica_set_spec(get_map(new, "spec"))
-    return errs + _selector_immutable(new, old)
+    return (validate_meta_and_spec_update(new, old, _replica_set_spec)
+            + _selector_immutable(new, old))
 
 
 def validate_replica_set_status_update(new: Any, old: Any) -> list[FieldError]:
@@ -346,10 +342,8 @@ def _stateful_set_spec(spec: dict[str, Any]) -> list[FieldError]:
 
 def validate_stateful_set(obj: Any) -> list[FieldError]:
     """Upstream ``ValidateStatefulSet`` (names are DNS labels: pods append ``-N``)."""
-    obj = as_map(obj)
-    errs = validate_object_meta(get_map(obj, "metadata"), namespaced=True,
-                                name_rule=name_is_dns_label)
-    return errs + _stateful_set_spec(get_map(obj, "spec"))
+    return validate_meta_and_spec(obj, _stateful_set_spec, namespaced=True,
+                                  name_rule=name_is_dns_label)
 
 
 _STATEFUL_SET_MUTABLE = ("replicas", "template", "updateStrategy", "minReadySeconds",
@@ -447,10 +441,8 @@ def _daemon_set_strategy(strategy: dict[str, Any], path: str) -> list[FieldError
 
 def validate_daemon_set(obj: Any) -> list[FieldError]:
     """Upstream ``ValidateDaemonSet``."""
-    obj = as_map(obj)
-    errs = validate_object_meta(get_map(obj, "metadata"), namespaced=True,
-                                name_rule=name_is_dns_subdomain)
-    return errs + _daemon_set_spec(get_map(obj, "spec"))
+    return validate_meta_and_spec(obj, _daemon_set_spec, namespaced=True,
+                                  name_rule=name_is_dns_subdomain)
 
 
 def validate_daemon_set_update(new: Any, old: Any) -> list[FieldError]:

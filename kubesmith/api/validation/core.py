@@ -48,6 +48,8 @@ from kubesmith.api.validation.meta import (
     validate_kube_finalizer_name,
     validate_label_name,
     validate_labels,
+    validate_meta_and_spec,
+    validate_meta_and_spec_update,
     validate_object_meta,
     validate_object_meta_update,
 )
@@ -1621,16 +1623,13 @@ def _rc_spec(spec: dict[str, Any]) -> list[FieldError]:
 
 def validate_replication_controller(obj: Any) -> list[FieldError]:
     """Selector required and matching the template; restartPolicy Always."""
-    obj = as_map(obj)
-    errs = validate_object_meta(get_map(obj, "metadata"), namespaced=True,
-                                name_rule=name_is_dns_subdomain)
-    return errs + _rc_spec(get_map(obj, "spec"))
+    return validate_meta_and_spec(obj, _rc_spec, namespaced=True,
+                                  name_rule=name_is_dns_subdomain)
 
 
 def validate_replication_controller_update(new: Any, old: Any) -> list[FieldError]:
     """Metadata rules plus the spec rules for the new object."""
-    errs = validate_object_meta_update(get_map(new, "metadata"), get_map(old, "metadata"))
-    return errs + _rc_spec(get_map(new, "spec"))
+    return validate_meta_and_spec_update(new, old, _rc_spec)
 
 
 def validate_replication_controller_status_update(new: Any, old: Any) -> list[FieldError]:

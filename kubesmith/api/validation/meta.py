@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from typing import Any
 
 from kubesmith.api.errors import (
@@ -310,6 +311,24 @@ _TEMPLATE_META_FIELDS = (
     "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "labels",
     "annotations", "ownerReferences", "finalizers", "managedFields",
 )
+
+
+def validate_meta_and_spec(obj: Any, spec_rule: Callable[[dict[str, Any]], list[FieldError]],
+                           *, namespaced: bool, name_rule: NameRule) -> list[FieldError]:
+    """An object being created: :func:`validate_object_meta` of its metadata, then
+    ``spec_rule`` of its spec."""
+    errs = validate_object_meta(get_map(obj, "metadata"), namespaced=namespaced,
+                                name_rule=name_rule)
+    return errs + spec_rule(get_map(obj, "spec"))
+
+
+def validate_meta_and_spec_update(new: Any, old: Any,
+                                  spec_rule: Callable[[dict[str, Any]], list[FieldError]]
+                                  ) -> list[FieldError]:
+    """An object being updated: :func:`validate_object_meta_update` of its metadata, then
+    ``spec_rule`` of the new spec."""
+    errs = validate_object_meta_update(get_map(new, "metadata"), get_map(old, "metadata"))
+    return errs + spec_rule(get_map(new, "spec"))
 
 
 def validate_template_object_meta(meta: Any, path: str) -> list[FieldError]:

@@ -31,6 +31,7 @@ from kubesmith.api.validation._fields import (
 from kubesmith.api.validation.meta import (
     validate_domain_prefixed_path,
     validate_label_selector,
+    validate_meta_and_spec,
     validate_object_meta,
     validate_object_meta_update,
 )
@@ -146,10 +147,8 @@ def _network_policy_spec(spec: dict[str, Any], allow_invalid: bool = False) -> l
 
 def validate_network_policy(obj: Any) -> list[FieldError]:
     """Ports, peers and policyTypes."""
-    obj = as_map(obj)
-    errs = validate_object_meta(get_map(obj, "metadata"), namespaced=True,
-                                name_rule=name_is_dns_subdomain)
-    return errs + _network_policy_spec(get_map(obj, "spec"))
+    return validate_meta_and_spec(obj, _network_policy_spec, namespaced=True,
+                                  name_rule=name_is_dns_subdomain)
 
 
 def validate_network_policy_update(new: Any, old: Any) -> list[FieldError]:
@@ -373,10 +372,8 @@ def _ingress_class_spec(spec: dict[str, Any]) -> list[FieldError]:
 
 def validate_ingress_class(obj: Any) -> list[FieldError]:
     """Cluster-scoped; the controller is a domain-prefixed path."""
-    obj = as_map(obj)
-    errs = validate_object_meta(get_map(obj, "metadata"), namespaced=False,
-                                name_rule=name_is_dns_subdomain)
-    return errs + _ingress_class_spec(get_map(obj, "spec"))
+    return validate_meta_and_spec(obj, _ingress_class_spec, namespaced=False,
+                                  name_rule=name_is_dns_subdomain)
 
 
 def validate_ingress_class_update(new: Any, old: Any) -> list[FieldError]:

@@ -44,6 +44,8 @@ from kubesmith.api.validation.meta import (
     validate_label_name,
     validate_label_selector,
     validate_labels,
+    validate_meta_and_spec,
+    validate_meta_and_spec_update,
     validate_object_meta,
     validate_object_meta_update,
 )
@@ -697,16 +699,13 @@ def _lease_spec(spec: dict[str, Any]) -> list[FieldError]:
 
 def validate_lease(obj: Any) -> list[FieldError]:
     """Durations positive, transitions non-negative."""
-    obj = as_map(obj)
-    errs = validate_object_meta(get_map(obj, "metadata"), namespaced=True,
-                                name_rule=name_is_dns_subdomain)
-    return errs + _lease_spec(get_map(obj, "spec"))
+    return validate_meta_and_spec(obj, _lease_spec, namespaced=True,
+                                  name_rule=name_is_dns_subdomain)
 
 
 def validate_lease_update(new: Any, old: Any) -> list[FieldError]:
     """Metadata rules plus the spec rules."""
-    errs = validate_object_meta_update(get_map(new, "metadata"), get_map(old, "metadata"))
-    return errs + _lease_spec(get_map(new, "spec"))
+    return validate_meta_and_spec_update(new, old, _lease_spec)
 
 
 __all__ = [

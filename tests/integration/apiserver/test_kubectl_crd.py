@@ -8,7 +8,6 @@ namespace. The lifecycle test creates and deletes a CRD of its own.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import time
@@ -39,21 +38,9 @@ def crontabs(api_server: RunningServer) -> str:
 
 
 @pytest.fixture
-def ns(api_server: RunningServer, crontabs: str, request: pytest.FixtureRequest) -> str:
+def ns(crontabs: str, kubectl_namespace: str) -> str:
     """A fresh namespace named after the test (with the crontabs CRD established)."""
-    name = _namespace_name(request.node.name)
-    api_server.kubectl("create", "-f", "-", input=_namespace_manifest(name))
-    return name
-
-
-def _namespace_name(test_name: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", test_name.lower()).strip("-")
-    digest = hashlib.sha1(test_name.encode()).hexdigest()[:6]
-    return f"{slug[:50].strip('-')}-{digest}"
-
-
-def _namespace_manifest(name: str) -> str:
-    return f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n"
+    return kubectl_namespace
 
 
 def _get_json(server: RunningServer, *args: str) -> Any:

@@ -7,7 +7,6 @@ of each other and of their order.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import re
 from pathlib import Path
@@ -23,22 +22,10 @@ TESTDATA = Path(__file__).parent / "testdata"
 
 
 @pytest.fixture
-def ns(api_server: RunningServer, request: pytest.FixtureRequest) -> str:
+def ns(kubectl_namespace: str) -> str:
     """A fresh namespace named after the test (created from a manifest: kubectl's
     ``create namespace`` generator sends protobuf)."""
-    name = _namespace_name(request.node.name)
-    api_server.kubectl("create", "-f", "-", input=_namespace_manifest(name))
-    return name
-
-
-def _namespace_name(test_name: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", test_name.lower()).strip("-")
-    digest = hashlib.sha1(test_name.encode()).hexdigest()[:6]
-    return f"{slug[:50].strip('-')}-{digest}"
-
-
-def _namespace_manifest(name: str) -> str:
-    return f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n"
+    return kubectl_namespace
 
 
 def _manifest(name: str) -> str:

@@ -6,14 +6,12 @@ Every test creates its own namespace on the module's one server.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import RunningServer
+from tests.conftest import RunningServer, namespace_manifest
 
 pytestmark = pytest.mark.integration
 
@@ -35,21 +33,9 @@ DNS1035_LABEL = (
 
 
 @pytest.fixture
-def ns(api_server: RunningServer, request: pytest.FixtureRequest) -> str:
+def ns(kubectl_namespace: str) -> str:
     """A fresh namespace named after the test."""
-    name = _namespace_name(request.node.name)
-    api_server.kubectl("create", "-f", "-", input=_namespace_manifest(name))
-    return name
-
-
-def _namespace_name(test_name: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", test_name.lower()).strip("-")
-    digest = hashlib.sha1(test_name.encode()).hexdigest()[:6]
-    return f"{slug[:50].strip('-')}-{digest}"
-
-
-def _namespace_manifest(name: str) -> str:
-    return f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n"
+    return kubectl_namespace
 
 
 def _manifest(name: str) -> str:
@@ -144,12 +130,12 @@ def test_invalid_names(api_server: RunningServer, ns: str) -> None:
     assert _fails(api_server, "create", "-n", ns, "-f", "-", input=service) == (
         'The Service "1web" is invalid: metadata.name: Invalid value: "1web": '
         + DNS1035_LABEL)
-    namespace = _namespace_manifest("Foo_Bar")
+    namespace = namespace_manifest("Foo_Bar")
     assert _fails(api_server, "create", "-f", "-", input=namespace) == (
         'The Namespace "Foo_Bar" is invalid: metadata.name: Invalid value: "Foo_Bar": '
         + DNS1123_LABEL)
     # A valid subdomain that is not a valid label gets the short message.
-    assert _fails(api_server, "create", "-f", "-", input=_namespace_manifest("a.b")) == (
+    assert _fails(api_server, "create", "-f", "-", input=namespace_manifest("a.b")) == (
         'The Namespace "a.b" is invalid: metadata.name: Invalid value: "a.b": must not '
         "contain dots")
 

@@ -6,7 +6,6 @@ Every test creates its own namespace on the module's one server.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import RunningServer
+from tests.conftest import RunningServer, namespace_manifest
 
 pytestmark = pytest.mark.integration
 
@@ -23,11 +22,9 @@ TESTDATA = Path(__file__).parent / "testdata"
 
 
 @pytest.fixture
-def ns(api_server: RunningServer, request: pytest.FixtureRequest) -> str:
+def ns(kubectl_namespace: str) -> str:
     """A fresh namespace named after the test."""
-    name = _namespace_name(request.node.name)
-    api_server.kubectl("create", "-f", "-", input=_namespace_manifest(name))
-    return name
+    return kubectl_namespace
 
 
 @pytest.fixture
@@ -37,16 +34,6 @@ def web(api_server: RunningServer, ns: str) -> str:
                        "-f", str(TESTDATA / "service.yaml"),
                        "-f", str(TESTDATA / "configmap.yaml"))
     return ns
-
-
-def _namespace_name(test_name: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", test_name.lower()).strip("-")
-    digest = hashlib.sha1(test_name.encode()).hexdigest()[:6]
-    return f"{slug[:50].strip('-')}-{digest}"
-
-
-def _namespace_manifest(name: str) -> str:
-    return f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n"
 
 
 def _configmaps(server: RunningServer, ns: str, names: list[str],
@@ -205,7 +192,7 @@ def test_get_chunked(api_server: RunningServer, ns: str) -> None:
 
 def test_get_all_namespaces(api_server: RunningServer, ns: str) -> None:
     other = ns[:55] + "-other"
-    api_server.kubectl("create", "-f", "-", input=_namespace_manifest(other))
+    api_server.kubectl("create", "-f", "-", input=namespace_manifest(other))
     _configmaps(api_server, ns, ["first"])
     _configmaps(api_server, other, ["second"])
     out = api_server.kubectl("get", "cm", "-A", "--no-headers", "-o",

@@ -6,7 +6,6 @@ Every test creates its own namespace on the module's one server.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from pathlib import Path
@@ -23,25 +22,14 @@ TESTDATA = Path(__file__).parent / "testdata"
 
 
 @pytest.fixture
-def ns(api_server: RunningServer, request: pytest.FixtureRequest) -> str:
+def ns(api_server: RunningServer, kubectl_namespace: str) -> str:
     """A fresh namespace named after the test holding the sample Deployment, Service and
     ConfigMap."""
-    name = _namespace_name(request.node.name)
-    api_server.kubectl("create", "-f", "-", input=_namespace_manifest(name))
+    name = kubectl_namespace
     api_server.kubectl("create", "-n", name, "-f", str(TESTDATA / "deployment.yaml"),
                        "-f", str(TESTDATA / "service.yaml"),
                        "-f", str(TESTDATA / "configmap.yaml"))
     return name
-
-
-def _namespace_name(test_name: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", test_name.lower()).strip("-")
-    digest = hashlib.sha1(test_name.encode()).hexdigest()[:6]
-    return f"{slug[:50].strip('-')}-{digest}"
-
-
-def _namespace_manifest(name: str) -> str:
-    return f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n"
 
 
 def _get_json(server: RunningServer, *args: str) -> Any:

@@ -8,7 +8,6 @@ SIGTERM) is exactly what the shared fixture's teardown would trip over.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import queue
@@ -28,21 +27,9 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def ns(api_server: RunningServer, request: pytest.FixtureRequest) -> str:
+def ns(kubectl_namespace: str) -> str:
     """A fresh namespace named after the test."""
-    name = _namespace_name(request.node.name)
-    api_server.kubectl("create", "-f", "-", input=_namespace_manifest(name))
-    return name
-
-
-def _namespace_name(test_name: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", test_name.lower()).strip("-")
-    digest = hashlib.sha1(test_name.encode()).hexdigest()[:6]
-    return f"{slug[:50].strip('-')}-{digest}"
-
-
-def _namespace_manifest(name: str) -> str:
-    return f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n"
+    return kubectl_namespace
 
 
 def _configmaps(server: RunningServer, ns: str, *names: str) -> None:
