@@ -260,6 +260,8 @@ class APIServer:
             raise errors.not_found_path()
         if rt.namespaced and not info.namespace and info.verb not in ("list", "watch"):
             raise errors.not_found_path()
+        if rt.virtual and info.name:
+            raise errors.not_found_path()  # computed kinds have no named objects
         if info.subresource:
             if info.subresource not in rt.subresources:
                 raise errors.not_found_path()

@@ -398,6 +398,11 @@ async def read_body_object(ctx: RequestContext, subresource: str | None = None) 
     api_version, kind = objects.expected_type(ctx.rt, sub)
     obj = negotiation.decode_object(body, ctype, api_version=api_version, kind=kind)
     objects.check_type(ctx.rt, obj, sub)
+    if sub or ctx.rt.virtual:
+        # Bodies the generic store never sees (reviews, Scale, Binding, TokenRequest):
+        # decode-check them here, as upstream's decoder would.
+        objects.apply_field_validation(objects.body_strategy(ctx.rt, sub), obj,
+                                       ctx.query.get("fieldValidation", ""), ctx.warnings)
     return obj
 
 

@@ -32,6 +32,12 @@ def check_type(rt: ResourceType, obj: Obj, subresource: str) -> None:
     """400 unless the body's apiVersion/kind are the endpoint's (filled in when absent, as
     upstream's decoder defaults them)."""
     want_version, want_kind = _SUBRESOURCE_KINDS.get(subresource, (rt.api_version, rt.kind))
+    meta = obj.get("metadata")
+    if meta is not None and not isinstance(meta, dict):
+        raise errors.bad_request(
+            f'{want_kind} in version "{want_version.rpartition("/")[2]}" cannot be handled as '
+            f"a {want_kind}: json: cannot unmarshal {type(meta).__name__} into Go struct "
+            f"field {want_kind}.metadata of type v1.ObjectMeta")
     kind = obj.get("kind")
     api_version = obj.get("apiVersion")
     if kind is None and api_version is None:
@@ -50,9 +56,14 @@ def check_type(rt: ResourceType, obj: Obj, subresource: str) -> None:
         raise errors.bad_request(
             f"the API version in the data ({api_version}) does not match the expected API "
             f"version ({want_version})")
-    meta = obj.get("metadata")
-    if meta is not None and not isinstance(meta, dict):
-        raise errors.bad_request("metadata: expected an object")
+
+
+def body_strategy(rt: ResourceType, subresource: str) -> Strategy:
+    """A strategy for checking the body of a subresource or computed resource (its schema
+    is the body kind's, e.g. autoscaling/v1 Scale for ``/scale``)."""
+    api_version, kind = expected_type(rt, subresource)
+    group, _, version = api_version.rpartition("/")
+    return Strategy(ResourceType(group, version, kind, rt.plural, rt.namespaced))
 
 
 def _short(obj: Obj) -> str:
