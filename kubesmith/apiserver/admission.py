@@ -17,6 +17,7 @@ from kubesmith.api.resource_types import ResourceType
 from kubesmith.api.resources import Resources
 from kubesmith.api.types import Obj
 from kubesmith.apiserver.authn import UserInfo
+from kubesmith.apiserver.rbac import EscalationGuard
 
 # Namespaces that always exist and may never be deleted.
 IMMORTAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
@@ -83,6 +84,26 @@ class NamespaceLifecycle:
                 req.rt.plural, obj.get("metadata", {}).get("name", "") if obj else "",
                 f"unable to create new content in namespace {req.namespace} because it is "
                 "being terminated", req.rt.group)
+
+
+class RBACEscalation:
+    """Writes to Roles, ClusterRoles and their bindings may not grant more than the writer
+    holds (upstream's escalation check in the RBAC registries)."""
+
+    name = "RBACEscalation"
+
+    def __init__(self, guard: EscalationGuard) -> None:
+        self.guard = guard
+
+    async def admit(self, req: AdmissionRequest, obj: Obj | None, old: Obj | None) -> None:
+        return None
+
+    async def validate(self, req: AdmissionRequest, obj: Obj | None, old: Obj | None) -> None:
+        if req.rt.group != "rbac.authorization.k8s.io" or obj is None or \
+                req.operation not in ("CREATE", "UPDATE"):
+            return
+        await self.guard.check(req.user, req.rt.plural, req.namespace, obj, old,
+                               request_name=req.name if req.operation == "UPDATE" else "")
 
 
 class AdmissionChain:

@@ -35,20 +35,19 @@ from kubesmith.api.services import ServiceNetwork
 from kubesmith.api.store import ResourceStore
 from kubesmith.api.strategies.base import Strategy
 from kubesmith.api.types import Obj
-from kubesmith.apiserver import handlers, pki, requestinfo, subresources
-from kubesmith.apiserver.admission import AdmissionChain, NamespaceLifecycle
+from kubesmith.apiserver import handlers, pki, rbac, requestinfo, subresources
+from kubesmith.apiserver.admission import AdmissionChain, NamespaceLifecycle, RBACEscalation
 from kubesmith.apiserver.authn import AuthenticatorChain, UserInfo, X509Authenticator
 from kubesmith.apiserver.authz import (
     Attributes,
     AuthorizerChain,
-    BasicUserAuthorizer,
     Decision,
     PrivilegedGroupAuthorizer,
-    PublicInfoAuthorizer,
 )
 from kubesmith.apiserver.crds import CustomResourceManager
 from kubesmith.apiserver.discovery import Discovery
 from kubesmith.apiserver.openapi import OpenAPI
+from kubesmith.apiserver.rbac import EscalationGuard, RBACAuthorizer
 from kubesmith.apiserver.serviceaccounts import BearerTokenAuthenticator, TokenService
 
 log = logging.getLogger("kubesmith.apiserver")
@@ -103,10 +102,14 @@ class APIServer:
         self.tokens = TokenService.load(config.data_dir / "pki" / "sa.key", resources)
         self.authn = AuthenticatorChain([X509Authenticator(),
                                          BearerTokenAuthenticator(self.tokens)])
-        self.authz = AuthorizerChain([PrivilegedGroupAuthorizer(), PublicInfoAuthorizer(),
-                                      BasicUserAuthorizer()])
-        self.admission = AdmissionChain([NamespaceLifecycle(resources)])
+        # system:masters, then RBAC (the bootstrap policy grants discovery, health and
+        # self-review to every authenticated user, as upstream's does).
+        self.rbac = RBACAuthorizer(resources)
+        self.authz = AuthorizerChain([PrivilegedGroupAuthorizer(), self.rbac])
+        self.admission = AdmissionChain([NamespaceLifecycle(resources),
+                                         RBACEscalation(EscalationGuard(self.rbac, self.authz))])
         self.crds = CustomResourceManager(self)
+        self.aggregation: asyncio.Task[None] | None = None
         self.started = time.monotonic()
         self.ready = False
 
@@ -119,6 +122,10 @@ class APIServer:
         await resources.start()
         server = cls(config, resources)
         await server.bootstrap()
+        await rbac.reconcile(resources)
+        await rbac.reconcile_aggregation(resources)
+        server.aggregation = asyncio.create_task(_aggregate_cluster_roles(resources),
+                                                 name="clusterrole-aggregation")
         await server.crds.start()
         server.ready = True
         return server
@@ -300,6 +307,9 @@ class APIServer:
         return await self.tokens.verify(token, audiences)
 
     async def close(self) -> None:
+        if self.aggregation is not None:
+            self.aggregation.cancel()
+        self.rbac.close()
         await self.crds.stop()
         await self.resources.close()
 
@@ -315,6 +325,29 @@ def _status_response(exc: errors.StatusError) -> web.Response:
     headers = {"Content-Type": "application/json", "Cache-Control": "no-cache, private"}
     headers.update(exc.headers)
     return web.Response(status=exc.code, body=orjson.dumps(exc.to_status()), headers=headers)
+
+
+async def _aggregate_cluster_roles(resources: Resources) -> None:
+    """Keep aggregated ClusterRoles (admin, edit, view, ...) current as ClusterRoles change
+    (upstream's clusterrole-aggregation controller)."""
+    store = resources.for_kind("rbac.authorization.k8s.io", "ClusterRole")
+    assert store is not None
+    while True:
+        watcher = store.cache.watch(namespace=None, predicate=None,
+                                    since=store.cache.revision)
+        try:
+            while await watcher.queue.get() is not None:
+                # Coalesce a burst of changes into one pass.
+                while not watcher.queue.empty():
+                    if watcher.queue.get_nowait() is None:
+                        break
+                try:
+                    await rbac.reconcile_aggregation(resources)
+                except errors.StatusError as exc:
+                    log.warning("clusterrole aggregation: %s", exc)
+        finally:
+            store.cache.unwatch(watcher)
+        await asyncio.sleep(0.1)
 
 
 def _load_protobuf_schema() -> None:

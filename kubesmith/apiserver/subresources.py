@@ -301,6 +301,34 @@ async def subject_access_review(ctx: handlers.RequestContext) -> web.StreamRespo
     return ctx.respond(review, 201)
 
 
+async def self_subject_rules_review(ctx: handlers.RequestContext) -> web.StreamResponse:
+    """What the caller may do in a namespace (``kubectl auth can-i --list``)."""
+    review = await _review_body(ctx)
+    namespace = (review.get("spec") or {}).get("namespace") or ""
+    server = ctx.server  # type: ignore[attr-defined]
+    rules, url_rules, incomplete = server.rbac.rules_for(ctx.user, namespace)
+    _, problems = server.rbac.resolve(ctx.user, namespace) if incomplete else ([], [])
+
+    def resource_rule(r: Any) -> Obj:
+        out = {k: v for k, v in r.to_json().items()
+               if k in ("verbs", "apiGroups", "resources", "resourceNames")}
+        out.setdefault("apiGroups", [])
+        return out
+
+    status: Obj = {
+        "resourceRules": [resource_rule(r) for r in rules],
+        "nonResourceRules": [{"verbs": r.to_json().get("verbs", []),
+                              "nonResourceURLs": r.to_json().get("nonResourceURLs", [])}
+                             for r in url_rules],
+        "incomplete": incomplete,
+    }
+    if problems:
+        status["evaluationError"] = "; ".join(problems)
+    review["status"] = status
+    review.setdefault("metadata", {})["creationTimestamp"] = None
+    return ctx.respond(review, 201)
+
+
 async def self_subject_review(ctx: handlers.RequestContext) -> web.StreamResponse:
     review = await _review_body(ctx)
     review["status"] = {"userInfo": ctx.user.to_json()}
@@ -332,5 +360,6 @@ _REVIEWS: dict[str, Handler] = {
     "subjectaccessreviews": subject_access_review,
     "localsubjectaccessreviews": subject_access_review,
     "selfsubjectreviews": self_subject_review,
+    "selfsubjectrulesreviews": self_subject_rules_review,
     "tokenreviews": token_review,
 }
