@@ -15,7 +15,7 @@ import base64
 import hashlib
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,8 @@ DEFAULT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 DEFAULT_EXPIRATION = 3600
 MIN_EXPIRATION = 600
 MAX_EXPIRATION = 2**32
+CLAIMS_TTL = 10.0
+CLAIMS_CACHE_SIZE = 4096
 _BINDABLE = {"Pod": ("", "Pod"), "Secret": ("", "Secret"), "Node": ("", "Node")}
 
 
@@ -50,6 +52,12 @@ class TokenService:
     key: ec.EllipticCurvePrivateKey
     resources: Resources
     issuer: str = DEFAULT_ISSUER
+    # Verified signatures by token: ES256 verification costs far more than the rest of a
+    # GET, and clients send the same token on every request. Only the signature check is
+    # cached (for at most CLAIMS_TTL seconds, never past the token's expiry); whether the
+    # ServiceAccount and bound object still exist is checked on every request, so deleting
+    # them revokes the token at once.
+    _claims: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, key_path: Path, resources: Resources,
@@ -126,6 +134,18 @@ class TokenService:
         return {kind.lower(): {"name": obj["metadata"]["name"],
                                "uid": obj["metadata"]["uid"]}}
 
+    def _cached_uid(self, group: str, kind: str, namespace: str, name: str) -> str | None:
+        """The uid of an object as the watch cache holds it now (no consistency wait: a
+        token check need not see a write made microseconds ago)."""
+        rs = self.resources.for_kind(group, kind)
+        if rs is None or not name:
+            return None
+        cached = rs.cache.get(rs.key(namespace or None, name))
+        if cached is None:
+            return None
+        uid = cached.obj.get("metadata", {}).get("uid")
+        return uid if isinstance(uid, str) else None
+
     async def _get(self, group: str, kind: str, namespace: str, name: str) -> Obj | None:
         rs = self.resources.for_kind(group, kind)
         if rs is None or not name:
@@ -143,12 +163,8 @@ class TokenService:
                      ) -> UserInfo | None:
         """The ServiceAccount a token stands for, or None if it is not (or no longer) a
         valid token of this cluster for one of ``audiences``."""
-        try:
-            claims = jwt.decode(token, self.key.public_key(), algorithms=["ES256"],
-                                audience=audiences or self.api_audiences,
-                                issuer=self.issuer,
-                                options={"require": ["exp", "iat", "sub", "aud"]})
-        except jwt.PyJWTError:
+        claims = self._verified_claims(token, audiences or self.api_audiences)
+        if claims is None:
             return None
         private = claims.get("kubernetes.io")
         if not isinstance(private, dict):
@@ -157,17 +173,17 @@ class TokenService:
         sa = private.get("serviceaccount") or {}
         if not isinstance(namespace, str) or not isinstance(sa, dict):
             return None
-        live = await self._get("", "ServiceAccount", namespace, str(sa.get("name", "")))
-        if live is None or live["metadata"].get("uid") != sa.get("uid"):
+        uid = self._cached_uid("", "ServiceAccount", namespace, str(sa.get("name", "")))
+        if uid is None or uid != sa.get("uid"):
             return None  # the ServiceAccount was deleted (or re-created): token revoked
         for kind in ("pod", "secret", "node"):
             bound = private.get(kind)
             if isinstance(bound, dict):
                 group, kind_name = _BINDABLE[kind.capitalize()]
-                obj = await self._get(group, kind_name,
-                                      "" if kind == "node" else namespace,
-                                      str(bound.get("name", "")))
-                if obj is None or obj["metadata"].get("uid") != bound.get("uid"):
+                bound_uid = self._cached_uid(group, kind_name,
+                                             "" if kind == "node" else namespace,
+                                             str(bound.get("name", "")))
+                if bound_uid is None or bound_uid != bound.get("uid"):
                     return None
         name = sa.get("name")
         extra = {"authentication.kubernetes.io/credential-id": [f"JTI={claims.get('jti')}"]}
@@ -177,6 +193,26 @@ class TokenService:
         return UserInfo(f"system:serviceaccount:{namespace}:{name}", str(sa.get("uid", "")),
                         ("system:serviceaccounts", f"system:serviceaccounts:{namespace}",
                          AUTHENTICATED), extra)
+
+
+    def _verified_claims(self, token: str, audiences: list[str]) -> dict[str, Any] | None:
+        now = time.time()
+        key = token + "\x00" + "\x00".join(audiences)
+        hit = self._claims.get(key)
+        if hit is not None:
+            if hit[0] > now and hit[1].get("exp", 0) > now:
+                return hit[1]
+            del self._claims[key]
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token, self.key.public_key(), algorithms=["ES256"], audience=audiences,
+                issuer=self.issuer, options={"require": ["exp", "iat", "sub", "aud"]})
+        except jwt.PyJWTError:
+            return None
+        if len(self._claims) >= CLAIMS_CACHE_SIZE:
+            self._claims.clear()  # bounded; a burst of new tokens just re-verifies
+        self._claims[key] = (now + CLAIMS_TTL, claims)
+        return claims
 
 
 class BearerTokenAuthenticator:
