@@ -39,6 +39,9 @@ def _server_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     p.add_argument("--advertise-address", default="",
                    help="address written into admin.kubeconfig (default: the bind address, "
                    "or 127.0.0.1 when binding to all addresses)")
+    p.add_argument("--token-auth-file", type=Path, default=None, metavar="PATH",
+                   help="static bearer tokens, CSV lines token,user,uid[,\"group1,group2\"] "
+                   "(mode 0600)")
     p.add_argument("--service-cluster-ip-range", default="10.96.0.0/12",
                    help="CIDR ClusterIPs are allocated from (default: %(default)s)")
     p.add_argument("--service-node-port-range", default="30000-32767",
@@ -82,7 +85,8 @@ def _run_server(args: argparse.Namespace) -> int:
                           bind_address=args.bind_address, secure_port=args.secure_port,
                           tls_sans=args.tls_san, advertise_address=args.advertise_address,
                           service_cluster_ip_range=args.service_cluster_ip_range,
-                          service_node_port_range=node_ports)
+                          service_node_port_range=node_ports,
+                          token_auth_file=args.token_auth_file)
 
     def ready(kubeconfig: Path) -> None:
         print(f"kubesmith server ready: export KUBECONFIG={kubeconfig}", flush=True)

@@ -37,7 +37,12 @@ from kubesmith.api.strategies.base import Strategy
 from kubesmith.api.types import Obj
 from kubesmith.apiserver import handlers, pki, rbac, requestinfo, subresources
 from kubesmith.apiserver.admission import AdmissionChain, NamespaceLifecycle, RBACEscalation
-from kubesmith.apiserver.authn import AuthenticatorChain, UserInfo, X509Authenticator
+from kubesmith.apiserver.authn import (
+    Authenticator,
+    AuthenticatorChain,
+    UserInfo,
+    X509Authenticator,
+)
 from kubesmith.apiserver.authz import (
     Attributes,
     AuthorizerChain,
@@ -49,6 +54,7 @@ from kubesmith.apiserver.discovery import Discovery
 from kubesmith.apiserver.openapi import OpenAPI
 from kubesmith.apiserver.rbac import EscalationGuard, RBACAuthorizer
 from kubesmith.apiserver.serviceaccounts import BearerTokenAuthenticator, TokenService
+from kubesmith.apiserver.tokens import BootstrapTokenAuthenticator, StaticTokenAuthenticator
 
 log = logging.getLogger("kubesmith.apiserver")
 
@@ -76,6 +82,7 @@ class ServerConfig:
     secure_port: int = 6443
     tls_sans: list[str] = field(default_factory=list)
     advertise_address: str = ""
+    token_auth_file: Path | None = None
     service_cluster_ip_range: str = "10.96.0.0/12"
     service_node_port_range: tuple[int, int] = (30000, 32767)
 
@@ -100,8 +107,12 @@ class APIServer:
         self.discovery = Discovery(self.registry)
         self.openapi = OpenAPI(self.registry)
         self.tokens = TokenService.load(config.data_dir / "pki" / "sa.key", resources)
-        self.authn = AuthenticatorChain([X509Authenticator(),
-                                         BearerTokenAuthenticator(self.tokens)])
+        authenticators: list[Authenticator] = [X509Authenticator()]
+        if config.token_auth_file is not None:
+            authenticators.append(StaticTokenAuthenticator.from_file(config.token_auth_file))
+        authenticators += [BearerTokenAuthenticator(self.tokens),
+                           BootstrapTokenAuthenticator(resources)]
+        self.authn = AuthenticatorChain(authenticators)
         # system:masters, then RBAC (the bootstrap policy grants discovery, health and
         # self-review to every authenticated user, as upstream's does).
         self.rbac = RBACAuthorizer(resources)
