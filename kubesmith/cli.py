@@ -42,6 +42,9 @@ def _server_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     p.add_argument("--token-auth-file", type=Path, default=None, metavar="PATH",
                    help="static bearer tokens, CSV lines token,user,uid[,\"group1,group2\"] "
                    "(mode 0600)")
+    p.add_argument("--encryption-provider-config", type=Path, default=None, metavar="PATH",
+                   help="EncryptionConfiguration (apiserver.config.k8s.io/v1) for encryption "
+                   "at rest: aescbc, aesgcm or secretbox keys per resource")
     p.add_argument("--service-cluster-ip-range", default="10.96.0.0/12",
                    help="CIDR ClusterIPs are allocated from (default: %(default)s)")
     p.add_argument("--service-node-port-range", default="30000-32767",
@@ -81,12 +84,21 @@ def _run_server(args: argparse.Namespace) -> int:
         print(f"kubesmith server: --service-cluster-ip-range: {exc} (use a CIDR such as "
               "10.96.0.0/12)", file=sys.stderr)
         return 2
+    encryption = None
+    if args.encryption_provider_config is not None:
+        from kubesmith.apiserver.app import load_encryption_config
+
+        try:
+            encryption = load_encryption_config(args.encryption_provider_config)
+        except (OSError, ValueError) as exc:
+            print(f"kubesmith server: --encryption-provider-config: {exc}", file=sys.stderr)
+            return 2
     config = ServerConfig(data_dir=args.data_dir, datastore=args.datastore,
                           bind_address=args.bind_address, secure_port=args.secure_port,
                           tls_sans=args.tls_san, advertise_address=args.advertise_address,
                           service_cluster_ip_range=args.service_cluster_ip_range,
                           service_node_port_range=node_ports,
-                          token_auth_file=args.token_auth_file)
+                          token_auth_file=args.token_auth_file, encryption=encryption)
 
     def ready(kubeconfig: Path) -> None:
         print(f"kubesmith server ready: export KUBECONFIG={kubeconfig}", flush=True)

@@ -103,8 +103,9 @@ def server_factory(tmp_path_factory: pytest.TempPathFactory
     when the module is done."""
     started: list[RunningServer] = []
 
-    def factory(*extra: str) -> RunningServer:
-        server = start_server(tmp_path_factory.mktemp("server"), *extra)
+    def factory(*extra: str, data_dir: Path | None = None) -> RunningServer:
+        """``data_dir`` reuses a stopped server's state (a restart)."""
+        server = start_server(data_dir or tmp_path_factory.mktemp("server"), *extra)
         started.append(server)
         return server
 

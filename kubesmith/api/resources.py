@@ -11,6 +11,7 @@ import asyncio
 from dataclasses import replace
 
 from kubesmith.api.conversion import ConvertingStore, storage_api_version
+from kubesmith.api.encryption import EncryptionConfig
 from kubesmith.api.registry import Registry
 from kubesmith.api.resource_types import ResourceType
 from kubesmith.api.services import Allocator, ServiceNetwork, ServiceStore
@@ -24,9 +25,11 @@ from kubesmith.storage.interface import Store
 
 class Resources:
     def __init__(self, registry: Registry, store: Store,
-                 network: ServiceNetwork | None = None) -> None:
+                 network: ServiceNetwork | None = None,
+                 encryption: EncryptionConfig | None = None) -> None:
         self.registry = registry
         self.store = store
+        self.encryption = encryption
         self.allocator = Allocator(store, network or ServiceNetwork.parse())
         self.feed = CacheFeed(store)
         self._caches: dict[str, WatchCache] = {}
@@ -36,8 +39,9 @@ class Resources:
 
     @classmethod
     async def open(cls, registry: Registry, datastore_url: str,
-                   network: ServiceNetwork | None = None) -> Resources:
-        return cls(registry, await open_store(datastore_url), network)
+                   network: ServiceNetwork | None = None,
+                   encryption: EncryptionConfig | None = None) -> Resources:
+        return cls(registry, await open_store(datastore_url), network, encryption)
 
     async def start(self) -> None:
         await self.feed.start()
@@ -88,7 +92,12 @@ class Resources:
     async def _plain(self, rt: ResourceType, strategy: Strategy) -> ResourceStore:
         cache = self._caches.get(rt.key_prefix)
         if cache is None:
-            cache = WatchCache(self.store, rt.key_prefix, strategy.fields_of)
+            group = rt.storage_group if rt.storage_group is not None else rt.group
+            transformer = (self.encryption.transformer_for(group, rt.storage_resource
+                                                           or rt.plural)
+                           if self.encryption is not None else None)
+            cache = WatchCache(self.store, rt.key_prefix, strategy.fields_of,
+                               transformer=transformer)
             self._caches[rt.key_prefix] = cache
             await self.feed.add(cache)
         rs: ResourceStore

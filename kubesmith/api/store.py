@@ -36,6 +36,7 @@ import orjson
 
 from kubesmith.api import errors, objectmeta
 from kubesmith.api.encoding import encode_for_storage
+from kubesmith.api.encryption import TransformError
 from kubesmith.api.errors import StatusError
 from kubesmith.api.resource_types import ResourceType
 from kubesmith.api.strategies.base import Strategy
@@ -228,6 +229,8 @@ class ResourceStore:
                 if not page.more or not page.kvs:
                     return ListPage(items, rv)
                 start = page.kvs[-1].key + "\x00"
+        except TransformError as exc:
+            raise errors.internal_error(f"cannot read stored data: {exc}") from None
         except CompactedError:
             if opts.continue_token:
                 raise errors.resource_expired(
@@ -306,7 +309,7 @@ class ResourceStore:
         if opts.dry_run:
             return obj
         try:
-            kv = await self.store.create(key, encode_for_storage(obj))
+            kv = await self.store.create(key, self._encode(key, obj))
         except KeyExistsError:
             await self.after_write_failed(obj, None)
             raise errors.already_exists(self.rt.plural, name, self.rt.group) from None
@@ -315,6 +318,13 @@ class ResourceStore:
             raise errors.service_unavailable(f"storage unavailable: {exc}") from None
         meta["resourceVersion"] = str(kv.mod_revision)
         return obj
+
+    def _encode(self, key: str, obj: Obj) -> bytes:
+        """The stored form of ``obj``: JSON without resourceVersion, encrypted when the
+        resource is configured for encryption at rest."""
+        data = encode_for_storage(obj)
+        transformer = self.cache.transformer
+        return transformer.to_storage(data, key.encode()) if transformer else data
 
     # ---- hooks for stores that keep side state (Service allocations) -----------------
     async def before_write(self, new: Obj, old: Obj | None, dry_run: bool) -> None:
@@ -424,7 +434,9 @@ class ResourceStore:
             await opts.validating_admission(new, old)
         if opts.track:
             opts.track(old, new, opts.subresource)
-        if _same_ignoring_managed_time(new, old):
+        if _same_ignoring_managed_time(new, old) and key not in self.cache.stale_keys:
+            # Nothing changed: no write, no new resourceVersion (as upstream) — unless the
+            # stored value is under an old encryption key, which a replace must rotate.
             return old
         if opts.dry_run:
             await self.before_write(new, old, True)
@@ -438,7 +450,7 @@ class ResourceStore:
             return new
         await self.before_write(new, old, False)
         try:
-            kv = await self.store.update(key, encode_for_storage(new),
+            kv = await self.store.update(key, self._encode(key, new),
                                          expected_mod_revision=current.revision)
         except BaseException:
             await self.after_write_failed(new, old)
@@ -507,7 +519,7 @@ class ResourceStore:
                     meta["finalizers"] = finalizers
                 if opts.dry_run:
                     return DeleteResult(obj, False)
-                kv = await self.store.update(key, encode_for_storage(obj),
+                kv = await self.store.update(key, self._encode(key, obj),
                                              expected_mod_revision=current.revision)
                 meta["resourceVersion"] = str(kv.mod_revision)
             return DeleteResult(obj, False)

@@ -40,6 +40,7 @@ from typing import Literal
 
 import orjson
 
+from kubesmith.api.encryption import Transformer, TransformError
 from kubesmith.api.types import Obj
 from kubesmith.storage.interface import (
     EventType,
@@ -351,6 +352,10 @@ class WatchCache:
     history_size: int = DEFAULT_HISTORY
     watcher_queue_size: int = DEFAULT_WATCHER_QUEUE
     feed: CacheFeed | None = None
+    # Encryption at rest (None: values are stored as plain JSON), and the keys whose
+    # stored value was read with an old key (re-written even when unchanged, for rotation).
+    transformer: Transformer | None = None
+    stale_keys: set[str] = field(default_factory=set)
     objects: dict[str, CachedObject] = field(default_factory=dict)
     _by_namespace: dict[str, dict[str, CachedObject]] = field(default_factory=dict)
     _sorted_keys: list[str] | None = None
@@ -394,7 +399,14 @@ class WatchCache:
 
     # ---- applying storage events -------------------------------------------------------
     def _decode(self, kv: KeyValue, revision: int) -> CachedObject:
-        obj: Obj = orjson.loads(kv.value)
+        value = kv.value
+        if self.transformer is not None:
+            value, stale = self.transformer.read(value, kv.key.encode())
+            if stale:
+                self.stale_keys.add(kv.key)
+            else:
+                self.stale_keys.discard(kv.key)
+        obj: Obj = orjson.loads(value)
         meta = obj.setdefault("metadata", {})
         meta["resourceVersion"] = str(revision)
         ns, name = _name_of(self.prefix, kv.key)
@@ -411,6 +423,7 @@ class WatchCache:
         key = event.kv.key
         prev = self.objects.get(key)
         if event.type is EventType.DELETE:
+            self.stale_keys.discard(key)
             if prev is None:
                 return
             cached = restamp(prev, rev)
@@ -421,7 +434,13 @@ class WatchCache:
             self._sorted_keys = None
             cev = CacheEvent("DELETED", rev, cached, prev)
         else:
-            cached = self._decode(event.kv, rev)
+            try:
+                cached = self._decode(event.kv, rev)
+            except (TransformError, orjson.JSONDecodeError) as exc:
+                # One undecryptable value must not stop the feed for every resource.
+                log.error("watch cache %s: cannot read %s at revision %d: %s", self.prefix,
+                          key, rev, exc)
+                return
             self.objects[key] = cached
             self._by_namespace.setdefault(cached.namespace, {})[key] = cached
             if prev is None:

@@ -9,7 +9,7 @@ LimitRanger, ResourceQuota and PodSecurity here.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from kubesmith.api import errors
@@ -32,6 +32,8 @@ class AdmissionRequest:
     subresource: str
     user: UserInfo
     dry_run: bool
+    # Warnings for the client (the request's Warning headers), e.g. from PodSecurity.
+    warnings: list[str] | None = field(default=None, compare=False)
 
 
 class AdmissionPlugin(Protocol):

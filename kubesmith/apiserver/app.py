@@ -29,6 +29,7 @@ from aiohttp import web
 
 from kubesmith import __version__
 from kubesmith.api import errors, protobuf
+from kubesmith.api.encryption import EncryptionConfig
 from kubesmith.api.registry import Registry
 from kubesmith.api.resources import Resources
 from kubesmith.api.services import ServiceNetwork
@@ -37,6 +38,11 @@ from kubesmith.api.strategies.base import Strategy
 from kubesmith.api.types import Obj
 from kubesmith.apiserver import handlers, pki, rbac, requestinfo, subresources
 from kubesmith.apiserver.admission import AdmissionChain, NamespaceLifecycle, RBACEscalation
+from kubesmith.apiserver.admission_plugins.podsecurity import (
+    PodSecurity,
+    namespace_labels_from,
+    pods_from,
+)
 from kubesmith.apiserver.authn import (
     Authenticator,
     AuthenticatorChain,
@@ -83,6 +89,7 @@ class ServerConfig:
     tls_sans: list[str] = field(default_factory=list)
     advertise_address: str = ""
     token_auth_file: Path | None = None
+    encryption: EncryptionConfig | None = None
     service_cluster_ip_range: str = "10.96.0.0/12"
     service_node_port_range: tuple[int, int] = (30000, 32767)
 
@@ -117,8 +124,11 @@ class APIServer:
         # self-review to every authenticated user, as upstream's does).
         self.rbac = RBACAuthorizer(resources)
         self.authz = AuthorizerChain([PrivilegedGroupAuthorizer(), self.rbac])
-        self.admission = AdmissionChain([NamespaceLifecycle(resources),
-                                         RBACEscalation(EscalationGuard(self.rbac, self.authz))])
+        self.admission = AdmissionChain([
+            NamespaceLifecycle(resources),
+            RBACEscalation(EscalationGuard(self.rbac, self.authz)),
+            PodSecurity(namespace_labels_from(resources), list_pods=pods_from(resources)),
+        ])
         self.crds = CustomResourceManager(self)
         self.aggregation: asyncio.Task[None] | None = None
         self.started = time.monotonic()
@@ -129,7 +139,8 @@ class APIServer:
     async def create(cls, config: ServerConfig) -> APIServer:
         network = ServiceNetwork.parse(config.service_cluster_ip_range,
                                        config.service_node_port_range)
-        resources = await Resources.open(Registry(), config.datastore_url, network)
+        resources = await Resources.open(Registry(), config.datastore_url, network,
+                                         config.encryption)
         await resources.start()
         server = cls(config, resources)
         await server.bootstrap()
@@ -359,6 +370,11 @@ async def _aggregate_cluster_roles(resources: Resources) -> None:
         finally:
             store.cache.unwatch(watcher)
         await asyncio.sleep(0.1)
+
+
+def load_encryption_config(path: Path) -> EncryptionConfig:
+    """The ``--encryption-provider-config`` file (ValueError names the problem)."""
+    return EncryptionConfig.load(path)
 
 
 def _load_protobuf_schema() -> None:

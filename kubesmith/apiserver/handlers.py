@@ -74,7 +74,7 @@ class RequestContext:
 
     def admission_request(self, operation: str, name: str) -> AdmissionRequest:
         return AdmissionRequest(operation, self.rt, self.info.namespace, name,
-                                self.info.subresource, self.user, self.dry_run)
+                                self.info.subresource, self.user, self.dry_run, self.warnings)
 
     def write_options(self, operation: str, name: str, *, manager: str = "",
                       store: ResourceStore | None = None) -> WriteOptions:

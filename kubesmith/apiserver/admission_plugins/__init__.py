@@ -1,0 +1,1 @@
+"""Admission plugins beyond the core chain in :mod:`kubesmith.apiserver.admission`."""
