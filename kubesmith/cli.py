@@ -42,6 +42,16 @@ def _server_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     p.add_argument("--token-auth-file", type=Path, default=None, metavar="PATH",
                    help="static bearer tokens, CSV lines token,user,uid[,\"group1,group2\"] "
                    "(mode 0600)")
+    p.add_argument("--audit-policy-file", default="", metavar="PATH",
+                   help="audit.k8s.io/v1 Policy; with --audit-log-path enables the audit log")
+    p.add_argument("--audit-log-path", default="", metavar="PATH",
+                   help="audit log file (JSON lines, 0600; '-' for stdout)")
+    p.add_argument("--audit-log-maxsize", type=int, default=0, metavar="MB",
+                   help="rotate the audit log at this size (default 100)")
+    p.add_argument("--audit-log-maxbackup", type=int, default=0, metavar="N",
+                   help="rotated audit logs to keep (default: all)")
+    p.add_argument("--audit-log-maxage", type=int, default=0, metavar="DAYS",
+                   help="days to keep rotated audit logs (default: forever)")
     p.add_argument("--encryption-provider-config", type=Path, default=None, metavar="PATH",
                    help="EncryptionConfiguration (apiserver.config.k8s.io/v1) for encryption "
                    "at rest: aescbc, aesgcm or secretbox keys per resource")
@@ -98,7 +108,12 @@ def _run_server(args: argparse.Namespace) -> int:
                           tls_sans=args.tls_san, advertise_address=args.advertise_address,
                           service_cluster_ip_range=args.service_cluster_ip_range,
                           service_node_port_range=node_ports,
-                          token_auth_file=args.token_auth_file, encryption=encryption)
+                          token_auth_file=args.token_auth_file, encryption=encryption,
+                          audit_policy_file=args.audit_policy_file,
+                          audit_log_path=args.audit_log_path,
+                          audit_log_maxsize=args.audit_log_maxsize,
+                          audit_log_maxbackup=args.audit_log_maxbackup,
+                          audit_log_maxage=args.audit_log_maxage)
 
     def ready(kubeconfig: Path) -> None:
         print(f"kubesmith server ready: export KUBECONFIG={kubeconfig}", flush=True)

@@ -36,7 +36,7 @@ from kubesmith.api.services import ServiceNetwork
 from kubesmith.api.store import ResourceStore
 from kubesmith.api.strategies.base import Strategy
 from kubesmith.api.types import Obj
-from kubesmith.apiserver import handlers, pki, rbac, requestinfo, subresources
+from kubesmith.apiserver import audit, handlers, pki, rbac, requestinfo, subresources
 from kubesmith.apiserver.admission import AdmissionChain, NamespaceLifecycle, RBACEscalation
 from kubesmith.apiserver.admission_plugins.podsecurity import (
     PodSecurity,
@@ -89,6 +89,11 @@ class ServerConfig:
     tls_sans: list[str] = field(default_factory=list)
     advertise_address: str = ""
     token_auth_file: Path | None = None
+    audit_policy_file: str = ""
+    audit_log_path: str = ""
+    audit_log_maxsize: int = 0
+    audit_log_maxbackup: int = 0
+    audit_log_maxage: int = 0
     encryption: EncryptionConfig | None = None
     service_cluster_ip_range: str = "10.96.0.0/12"
     service_node_port_range: tuple[int, int] = (30000, 32767)
@@ -130,6 +135,10 @@ class APIServer:
             PodSecurity(namespace_labels_from(resources), list_pods=pods_from(resources)),
         ])
         self.crds = CustomResourceManager(self)
+        self.auditor = audit.Auditor.from_flags(
+            config.audit_policy_file, config.audit_log_path,
+            maxsize=config.audit_log_maxsize, maxbackup=config.audit_log_maxbackup,
+            maxage=config.audit_log_maxage)
         self.aggregation: asyncio.Task[None] | None = None
         self.started = time.monotonic()
         self.ready = False
@@ -211,41 +220,64 @@ class APIServer:
         app = web.Application(client_max_size=4 * 1024 * 1024, handler_args={
             "max_field_size": 16384})
         app.router.add_route("*", "/{tail:.*}", self.handle)
+        if self.auditor is not None:
+            app.on_response_prepare.append(self._audit_prepare)
         return app
 
     # ---- the pipeline ------------------------------------------------------------------
     async def handle(self, request: web.Request) -> web.StreamResponse:
         try:
-            return await self._handle(request)
+            resp = await self._handle(request)
         except errors.StatusError as exc:
+            _audit_finish(request, exc.code, exc.to_status())
             return _status_response(exc)
         except asyncio.CancelledError:
+            _audit_finish(request, 499)
             raise
         except ConnectionResetError:
             # The client went away mid-response (a closed watch, a killed kubectl): normal.
             log.debug("client disconnected: %s %s", request.method, request.path)
+            _audit_finish(request, 499)
             return web.Response(status=499)
-        except Exception:
+        except Exception as exc:
             log.exception("internal error serving %s %s", request.method, request.path)
+            ctx = request.get("audit")
+            if ctx is not None:
+                ctx.panic(exc)
             return _status_response(errors.internal_error(
                 "an unexpected error occurred; see the server log"))
+        _audit_finish(request, resp.status)
+        return resp
+
+    async def _audit_prepare(self, request: web.Request,
+                             response: web.StreamResponse) -> None:
+        ctx = request.get("audit")
+        if ctx is not None:
+            response.headers["Audit-Id"] = ctx.audit_id
+            if audit.is_long_running(ctx.info):
+                ctx.response_started(response.status)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         query = {k: v for k, v in request.query.items()}
         info = requestinfo.parse(request.method, request.path, query)
         user = await self.authn.authenticate(request)
+        if self.auditor is not None:
+            request["audit"] = self.auditor.begin(info, user, request)
         if user is None:
             raise errors.unauthorized()
-        await self._authorize(user, info)
+        await self._authorize(user, info, request.get("audit"))
         if not info.is_resource:
             return await self._non_resource(request, info)
         return await self._resource(request, info, user)
 
-    async def _authorize(self, user: UserInfo, info: requestinfo.RequestInfo) -> None:
+    async def _authorize(self, user: UserInfo, info: requestinfo.RequestInfo,
+                         audit_ctx: audit.AuditContext | None = None) -> None:
         attrs = Attributes(user, info.verb, info.is_resource, info.path, info.group,
                            info.version, info.resource, info.subresource, info.namespace,
                            info.name)
         decision, reason = await self.authz.authorize(attrs)
+        if audit_ctx is not None:
+            audit_ctx.authorized(decision is Decision.ALLOW, reason)
         if decision is Decision.ALLOW:
             return
         if info.is_resource:
@@ -329,6 +361,8 @@ class APIServer:
         return await self.tokens.verify(token, audiences)
 
     async def close(self) -> None:
+        if self.auditor is not None:
+            await asyncio.to_thread(self.auditor.close)
         if self.aggregation is not None:
             self.aggregation.cancel()
         self.rbac.close()
@@ -341,6 +375,13 @@ class _NoStore:
 
 
 _NO_STORE: ResourceStore = _NoStore()  # type: ignore[assignment]
+
+
+def _audit_finish(request: web.Request, code: int,
+                  status: dict[str, object] | None = None) -> None:
+    ctx = request.get("audit")
+    if ctx is not None:
+        ctx.finish(code, status)
 
 
 def _status_response(exc: errors.StatusError) -> web.Response:

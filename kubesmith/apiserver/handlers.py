@@ -109,10 +109,16 @@ class RequestContext:
     def respond(self, data: Any, status: int = 200, form: ResponseForm | None = None
                 ) -> web.Response:
         form = form or ResponseForm()
+        audit_ctx = self.request.get("audit")
+        if audit_ctx is not None:
+            audit_ctx.log_response_object(data)
         body, ctype = negotiation.encode(data, form)
         return self._response(body, ctype, status)
 
     def respond_raw(self, raw: bytes, form: ResponseForm, status: int = 200) -> web.Response:
+        audit_ctx = self.request.get("audit")
+        if audit_ctx is not None:
+            audit_ctx.log_response_object(raw)
         if form.format == "json":
             return self._response(raw, negotiation.JSON, status)
         return self.respond(orjson.loads(raw), status, form)
@@ -397,6 +403,7 @@ async def read_body_object(ctx: RequestContext, subresource: str | None = None) 
     ctype = negotiation.content_type_of(ctx.request.headers.get("Content-Type"))
     api_version, kind = objects.expected_type(ctx.rt, sub)
     obj = negotiation.decode_object(body, ctype, api_version=api_version, kind=kind)
+    _audit_request(ctx, obj)
     objects.check_type(ctx.rt, obj, sub)
     if sub or ctx.rt.virtual:
         # Bodies the generic store never sees (reviews, Scale, Binding, TokenRequest):
@@ -404,6 +411,13 @@ async def read_body_object(ctx: RequestContext, subresource: str | None = None) 
         objects.apply_field_validation(objects.body_strategy(ctx.rt, sub), obj,
                                        ctx.query.get("fieldValidation", ""), ctx.warnings)
     return obj
+
+
+def _audit_request(ctx: RequestContext, obj: Any) -> None:
+    """Record the decoded request body for the audit log (before defaulting)."""
+    audit_ctx = ctx.request.get("audit")
+    if audit_ctx is not None:
+        audit_ctx.log_request_object(obj)
 
 
 async def _read_object(ctx: RequestContext) -> Obj:
@@ -462,6 +476,7 @@ async def patch(ctx: RequestContext) -> web.StreamResponse:
         raise errors.unsupported_media_type(ctype)
     body = await _read_body(ctx.request)
     patch_doc = negotiation.decode_body(body, ctype)
+    _audit_request(ctx, patch_doc)
     name = ctx.info.name
     force = ctx.flag("force")
     field_validation = ctx.query.get("fieldValidation", "")
