@@ -57,6 +57,7 @@ from kubesmith.apiserver.authz import (
 )
 from kubesmith.apiserver.crds import CustomResourceManager
 from kubesmith.apiserver.discovery import Discovery
+from kubesmith.apiserver.node_authorizer import NodeAuthorizer, NodeRestriction
 from kubesmith.apiserver.openapi import OpenAPI
 from kubesmith.apiserver.rbac import EscalationGuard, RBACAuthorizer
 from kubesmith.apiserver.serviceaccounts import BearerTokenAuthenticator, TokenService
@@ -128,10 +129,12 @@ class APIServer:
         # system:masters, then RBAC (the bootstrap policy grants discovery, health and
         # self-review to every authenticated user, as upstream's does).
         self.rbac = RBACAuthorizer(resources)
-        self.authz = AuthorizerChain([PrivilegedGroupAuthorizer(), self.rbac])
+        self.authz = AuthorizerChain([PrivilegedGroupAuthorizer(), NodeAuthorizer(resources),
+                                      self.rbac])
         self.admission = AdmissionChain([
             NamespaceLifecycle(resources),
             RBACEscalation(EscalationGuard(self.rbac, self.authz)),
+            NodeRestriction(resources),
             PodSecurity(namespace_labels_from(resources), list_pods=pods_from(resources)),
         ])
         self.crds = CustomResourceManager(self)

@@ -222,6 +222,8 @@ async def pod_binding(ctx: handlers.RequestContext) -> web.StreamResponse:
 
 async def pod_eviction(ctx: handlers.RequestContext) -> web.StreamResponse:
     eviction = await handlers.read_body_object(ctx, "eviction")
+    await ctx.admission.validate(ctx.admission_request("CREATE", ctx.info.name), eviction,
+                                 None)
     opts = DeleteOptions(dry_run=ctx.dry_run)
     del_opts = eviction.get("deleteOptions") or {}
     if isinstance(del_opts, dict) and "gracePeriodSeconds" in del_opts:
