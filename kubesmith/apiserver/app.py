@@ -55,6 +55,7 @@ from kubesmith.apiserver.authz import (
     Decision,
     PrivilegedGroupAuthorizer,
 )
+from kubesmith.apiserver.certificates import CertificateSigner, CSRRequester
 from kubesmith.apiserver.crds import CustomResourceManager
 from kubesmith.apiserver.discovery import Discovery
 from kubesmith.apiserver.node_authorizer import NodeAuthorizer, NodeRestriction
@@ -135,6 +136,7 @@ class APIServer:
             NamespaceLifecycle(resources),
             RBACEscalation(EscalationGuard(self.rbac, self.authz)),
             NodeRestriction(resources),
+            CSRRequester(),
             PodSecurity(namespace_labels_from(resources), list_pods=pods_from(resources)),
         ])
         self.crds = CustomResourceManager(self)
@@ -143,6 +145,7 @@ class APIServer:
             maxsize=config.audit_log_maxsize, maxbackup=config.audit_log_maxbackup,
             maxage=config.audit_log_maxage)
         self.aggregation: asyncio.Task[None] | None = None
+        self.signer: asyncio.Task[None] | None = None
         self.started = time.monotonic()
         self.ready = False
 
@@ -160,6 +163,8 @@ class APIServer:
         await rbac.reconcile_aggregation(resources)
         server.aggregation = asyncio.create_task(_aggregate_cluster_roles(resources),
                                                  name="clusterrole-aggregation")
+        server.signer = asyncio.create_task(
+            CertificateSigner(resources, config.data_dir / "pki").run(), name="csr-signer")
         await server.crds.start()
         server.ready = True
         return server
@@ -366,8 +371,9 @@ class APIServer:
     async def close(self) -> None:
         if self.auditor is not None:
             await asyncio.to_thread(self.auditor.close)
-        if self.aggregation is not None:
-            self.aggregation.cancel()
+        for task in (self.aggregation, self.signer):
+            if task is not None:
+                task.cancel()
         self.rbac.close()
         await self.crds.stop()
         await self.resources.close()

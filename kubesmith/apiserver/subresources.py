@@ -42,7 +42,7 @@ _SCALABLE = {("apps", "deployments"), ("apps", "replicasets"), ("apps", "statefu
 
 def handler_for(rt: ResourceType, info: RequestInfo, strategy: Strategy) -> Handler | None:
     sub, verb = info.subresource, info.verb
-    if sub == "status" and verb in ("get", "update", "patch"):
+    if sub in ("status", "approval") and verb in ("get", "update", "patch"):
         return {"get": handlers.get, "update": handlers.update, "patch": handlers.patch}[verb]
     if sub == "scale" and verb in ("get", "update", "patch") and (
             (rt.group, rt.plural) in _SCALABLE or isinstance(strategy, CustomResourceStrategy)):

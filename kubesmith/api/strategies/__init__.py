@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from kubesmith.api.resource_types import ResourceType
 from kubesmith.api.strategies.base import Strategy
+from kubesmith.api.strategies.certificates import CertificateSigningRequestStrategy
 from kubesmith.api.strategies.crds import CustomResourceDefinitionStrategy
 from kubesmith.api.strategies.jobs import JobStrategy
 from kubesmith.api.strategies.namespaces import NamespaceStrategy
@@ -16,6 +17,7 @@ _BY_KIND: dict[tuple[str, str], type[Strategy]] = {
     ("", "Pod"): PodStrategy,
     ("batch", "Job"): JobStrategy,
     ("", "Service"): ServiceStrategy,
+    ("certificates.k8s.io", "CertificateSigningRequest"): CertificateSigningRequestStrategy,
     ("apiextensions.k8s.io", "CustomResourceDefinition"): CustomResourceDefinitionStrategy,
 }
 
