@@ -79,6 +79,8 @@ _VERB_HANDLERS: dict[str, Handler] = {
     "deletecollection": handlers.delete_collection,
 }
 
+COMPONENT_IDENTITIES = (("controller-manager", "system:kube-controller-manager"),
+                        ("scheduler", "system:kube-scheduler"))
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
 
@@ -463,9 +465,15 @@ def prepare_pki(config: ServerConfig) -> tuple[pki.KeyPair, Path]:
     host = config.endpoint_address
     if ":" in host:
         host = f"[{host}]"
+    server_url = f"https://{host}:{config.secure_port}"
     kubeconfig = config.data_dir / "admin.kubeconfig"
-    pki.write_kubeconfig(kubeconfig, server=f"https://{host}:{config.secure_port}", ca=ca,
-                         client=admin)
+    pki.write_kubeconfig(kubeconfig, server=server_url, ca=ca, client=admin)
+    # Each control-plane component gets its own identity (bound by the bootstrap RBAC
+    # policy), so nothing but the admin runs as system:masters.
+    for stem, user in COMPONENT_IDENTITIES:
+        cert = pki.ensure_client_cert(ca, d, stem, user)
+        pki.write_kubeconfig(config.data_dir / f"{stem}.kubeconfig", server=server_url,
+                             ca=ca, client=cert, user=stem)
     return ca, kubeconfig
 
 

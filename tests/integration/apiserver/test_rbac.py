@@ -100,3 +100,26 @@ def test_default_bindings_allow_discovery_for_everyone(api_server: Any, team: st
     assert _as(api_server, token, "api-versions").returncode == 0
     assert _as(api_server, token, "version", "-o", "json").returncode == 0
     assert _can(api_server, token, "get", "pods", "-n", team) == "no"
+
+
+@pytest.mark.parametrize(("stem", "user", "allowed", "denied"), [
+    ("controller-manager", "system:kube-controller-manager",
+     ("list", "secrets", "-A"), ("create", "clusterroles")),
+    ("scheduler", "system:kube-scheduler",
+     ("create", "pods", "--subresource=binding", "-n", "default"), ("delete", "nodes")),
+], ids=["controller-manager", "scheduler"])
+def test_component_identities(api_server: Any, stem: str, user: str,
+                              allowed: tuple[str, ...], denied: tuple[str, ...]) -> None:
+    kubeconfig = api_server.data_dir / f"{stem}.kubeconfig"
+    assert (kubeconfig.stat().st_mode & 0o777) == 0o600
+    whoami = api_server.kubectl("--kubeconfig", str(kubeconfig), "auth", "whoami", "-o",
+                                "json")
+    info = json.loads(whoami.stdout)["status"]["userInfo"]
+    assert info["username"] == user
+    assert "system:masters" not in info["groups"]
+    can = api_server.kubectl("--kubeconfig", str(kubeconfig), "auth", "can-i", *allowed,
+                             check=False)
+    assert can.stdout.strip() == "yes"
+    cannot = api_server.kubectl("--kubeconfig", str(kubeconfig), "auth", "can-i", *denied,
+                                check=False)
+    assert cannot.stdout.strip().startswith("no")
