@@ -38,11 +38,15 @@ from kubesmith.api.strategies.base import Strategy
 from kubesmith.api.types import Obj
 from kubesmith.apiserver import audit, handlers, pki, rbac, requestinfo, subresources
 from kubesmith.apiserver.admission import AdmissionChain, NamespaceLifecycle, RBACEscalation
+from kubesmith.apiserver.admission_plugins.defaultstorageclass import DefaultStorageClass
+from kubesmith.apiserver.admission_plugins.limitranger import LimitRanger
 from kubesmith.apiserver.admission_plugins.podsecurity import (
     PodSecurity,
     namespace_labels_from,
     pods_from,
 )
+from kubesmith.apiserver.admission_plugins.priority import Priority
+from kubesmith.apiserver.admission_plugins.resourcequota import ResourceQuota
 from kubesmith.apiserver.authn import (
     Authenticator,
     AuthenticatorChain,
@@ -134,12 +138,20 @@ class APIServer:
         self.rbac = RBACAuthorizer(resources)
         self.authz = AuthorizerChain([PrivilegedGroupAuthorizer(), NodeAuthorizer(resources),
                                       self.rbac])
+        # Mutating plugins first, then validating ones, as upstream orders them. The
+        # ServiceAccount plugin waits for the ServiceAccount controller (every pod would be
+        # refused until "default" ServiceAccounts exist).
+        self.resource_quota = ResourceQuota(resources)
         self.admission = AdmissionChain([
             NamespaceLifecycle(resources),
+            LimitRanger(resources),
+            DefaultStorageClass(resources),
+            Priority(resources),
             RBACEscalation(EscalationGuard(self.rbac, self.authz)),
             NodeRestriction(resources),
             CSRRequester(),
             PodSecurity(namespace_labels_from(resources), list_pods=pods_from(resources)),
+            self.resource_quota,
         ])
         self.crds = CustomResourceManager(self)
         self.auditor = audit.Auditor.from_flags(
@@ -148,6 +160,7 @@ class APIServer:
             maxage=config.audit_log_maxage)
         self.aggregation: asyncio.Task[None] | None = None
         self.signer: asyncio.Task[None] | None = None
+        self.quota: asyncio.Task[None] | None = None
         self.started = time.monotonic()
         self.ready = False
 
@@ -165,6 +178,8 @@ class APIServer:
         await rbac.reconcile_aggregation(resources)
         server.aggregation = asyncio.create_task(_aggregate_cluster_roles(resources),
                                                  name="clusterrole-aggregation")
+        server.quota = asyncio.create_task(_track_quota_usage(server.resource_quota),
+                                           name="quota-usage")
         server.signer = asyncio.create_task(
             CertificateSigner(resources, config.data_dir / "pki").run(), name="csr-signer")
         await server.crds.start()
@@ -373,7 +388,7 @@ class APIServer:
     async def close(self) -> None:
         if self.auditor is not None:
             await asyncio.to_thread(self.auditor.close)
-        for task in (self.aggregation, self.signer):
+        for task in (self.aggregation, self.signer, self.quota):
             if task is not None:
                 task.cancel()
         self.rbac.close()
@@ -427,6 +442,18 @@ async def _aggregate_cluster_roles(resources: Resources) -> None:
 def load_encryption_config(path: Path) -> EncryptionConfig:
     """The ``--encryption-provider-config`` file (ValueError names the problem)."""
     return EncryptionConfig.load(path)
+
+
+async def _track_quota_usage(quota: ResourceQuota) -> None:
+    """Keep every ResourceQuota's status.used current (it skips quotas already right, so
+    a short period is cheap); admission itself enforces from the live counts."""
+    while True:
+        try:
+            await quota.recalculate()
+        except errors.StatusError as exc:
+            if exc.code not in (404, 409):
+                log.warning("resource quota usage: %s", exc)
+        await asyncio.sleep(1.0)
 
 
 def _load_protobuf_schema() -> None:
