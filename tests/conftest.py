@@ -10,9 +10,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -135,3 +136,17 @@ def kubectl_namespace(api_server: RunningServer, request: pytest.FixtureRequest)
     name = namespace_name(request.node.name)
     api_server.kubectl("create", "-f", "-", input=namespace_manifest(name))
     return name
+
+
+@pytest.fixture
+async def resources(tmp_path: Path) -> AsyncIterator[Any]:
+    """The API layer over a fresh SQLite datastore (started, closed afterwards)."""
+    from kubesmith.api.registry import Registry
+    from kubesmith.api.resources import Resources
+
+    res = await Resources.open(Registry(), f"sqlite://{tmp_path}/state.db")
+    await res.start()
+    try:
+        yield res
+    finally:
+        await res.close()

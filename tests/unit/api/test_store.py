@@ -3,27 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
 from kubesmith.api.errors import StatusError
-from kubesmith.api.registry import Registry
 from kubesmith.api.resources import Resources
 from kubesmith.api.store import DeleteOptions, ListOptions, ResourceStore
 
 pytestmark = pytest.mark.asyncio
 
 
-@pytest.fixture
-async def resources(tmp_path: Path) -> AsyncIterator[Resources]:
-    res = await Resources.open(Registry(), f"sqlite://{tmp_path}/state.db")
-    await res.start()
-    try:
-        yield res
-    finally:
-        await res.close()
 
 
 def _cm(name: str, **data: str) -> dict[str, object]:

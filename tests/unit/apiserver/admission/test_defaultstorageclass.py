@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-
-from kubesmith.api.registry import Registry
 from kubesmith.api.resources import Resources
 from kubesmith.apiserver.admission import AdmissionRequest
 from kubesmith.apiserver.admission_plugins.defaultstorageclass import (
@@ -21,14 +16,6 @@ Obj = dict[str, Any]
 DEFAULT = {"storageclass.kubernetes.io/is-default-class": "true"}
 
 
-@pytest.fixture
-async def resources(tmp_path: Path) -> AsyncIterator[Resources]:
-    res = await Resources.open(Registry(), f"sqlite://{tmp_path}/state.db")
-    await res.start()
-    try:
-        yield res
-    finally:
-        await res.close()
 
 
 def _req(res: Resources, op: str = "CREATE") -> AdmissionRequest:

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from kubesmith.api.errors import StatusError
-from kubesmith.api.registry import Registry
 from kubesmith.api.resources import Resources
 from kubesmith.apiserver.admission import AdmissionRequest
 from kubesmith.apiserver.admission_plugins.serviceaccount import (
@@ -21,14 +18,6 @@ from kubesmith.apiserver.authn import UserInfo
 Obj = dict[str, Any]
 
 
-@pytest.fixture
-async def resources(tmp_path: Path) -> AsyncIterator[Resources]:
-    res = await Resources.open(Registry(), f"sqlite://{tmp_path}/state.db")
-    await res.start()
-    try:
-        yield res
-    finally:
-        await res.close()
 
 
 def _req(res: Resources, op: str = "CREATE", ns: str = "ns", name: str = "x") -> AdmissionRequest:

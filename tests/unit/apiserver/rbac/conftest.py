@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-
-from kubesmith.api.registry import Registry
 from kubesmith.api.resources import Resources
 from kubesmith.api.store import ResourceStore
 
 RBAC = "rbac.authorization.k8s.io"
-
-
-@pytest.fixture
-async def resources(tmp_path: Path) -> AsyncIterator[Resources]:
-    res = await Resources.open(Registry(), f"sqlite://{tmp_path}/state.db")
-    await res.start()
-    try:
-        yield res
-    finally:
-        await res.close()
 
 
 def store(res: Resources, kind: str) -> ResourceStore:
