@@ -33,7 +33,6 @@ from kubesmith.api.encryption import EncryptionConfig
 from kubesmith.api.registry import Registry
 from kubesmith.api.resources import Resources
 from kubesmith.api.services import ServiceNetwork
-from kubesmith.api.store import ResourceStore
 from kubesmith.api.strategies.base import Strategy
 from kubesmith.api.types import Obj
 from kubesmith.apiserver import audit, handlers, pki, rbac, requestinfo, subresources
@@ -363,9 +362,7 @@ class APIServer:
             handler = (subresources.virtual_handler(rt) if rt.virtual
                        else _VERB_HANDLERS[info.verb])
         rs = self.resources.get(rt) if not rt.virtual else None
-        ctx = handlers.RequestContext(request, info, user, rt,
-                                      rs if rs is not None else _NO_STORE, self.admission)
-        ctx.server = self  # type: ignore[attr-defined]
+        ctx = handlers.RequestContext(request, info, user, rt, rs, self.admission, self)
         return await handler(ctx)
 
     # ---- serving -----------------------------------------------------------------------
@@ -394,13 +391,6 @@ class APIServer:
         self.rbac.close()
         await self.crds.stop()
         await self.resources.close()
-
-
-class _NoStore:
-    """Placeholder for virtual resources, which never reach the generic store."""
-
-
-_NO_STORE: ResourceStore = _NoStore()  # type: ignore[assignment]
 
 
 def _audit_finish(request: web.Request, code: int,

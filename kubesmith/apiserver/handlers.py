@@ -13,13 +13,14 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from aiohttp import web
 
 from kubesmith.api import errors, objectmeta
 from kubesmith.api.resource_types import ResourceType
+from kubesmith.api.resources import Resources
 from kubesmith.api.store import (
     DeleteOptions,
     ListOptions,
@@ -32,27 +33,51 @@ from kubesmith.api.watchcache import CachedObject, CacheEvent
 from kubesmith.apiserver import negotiation, objects, patching
 from kubesmith.apiserver.admission import AdmissionChain, AdmissionRequest
 from kubesmith.apiserver.authn import UserInfo
+from kubesmith.apiserver.authz import AuthorizerChain
 from kubesmith.apiserver.negotiation import ResponseForm
+from kubesmith.apiserver.rbac import RBACAuthorizer
 from kubesmith.apiserver.requestinfo import RequestInfo
+from kubesmith.apiserver.serviceaccounts import TokenService
 
 JSON_HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-cache, private"}
 DEFAULT_WATCH_TIMEOUT = 1800
 BOOKMARK_INTERVAL = 60.0
 
 
+class Server(Protocol):
+    """What handlers may use of the server beyond their own resource."""
+
+    resources: Resources
+    rbac: RBACAuthorizer
+    tokens: TokenService
+    authz: AuthorizerChain
+
+    async def authenticate_token(self, token: str, audiences: list[str] | None = None
+                                 ) -> UserInfo | None: ...
+
+
 class RequestContext:
     """Everything a handler needs about one request."""
 
     def __init__(self, request: web.Request, info: RequestInfo, user: UserInfo,
-                 rt: ResourceType, rs: ResourceStore, admission: AdmissionChain) -> None:
+                 rt: ResourceType, store: ResourceStore | None, admission: AdmissionChain,
+                 server: Server) -> None:
         self.request = request
         self.info = info
         self.user = user
         self.rt = rt
-        self.rs = rs
+        self._store = store
         self.admission = admission
+        self.server = server
         self.query = request.query
         self.warnings: list[str] = []
+
+    @property
+    def rs(self) -> ResourceStore:
+        """The request's resource store (computed kinds such as reviews have none)."""
+        if self._store is None:
+            raise errors.internal_error(f"{self.rt.plural} has no store")
+        return self._store
 
     @property
     def namespace(self) -> str | None:

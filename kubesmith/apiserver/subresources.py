@@ -186,7 +186,7 @@ async def pod_binding(ctx: handlers.RequestContext) -> web.StreamResponse:
     if target.get("kind", "Node") not in ("Node", ""):
         raise errors.invalid_object("Binding", name, [errors.not_supported(
             "target.kind", target.get("kind"), ["Node", "<empty>"])])
-    server = ctx.server  # type: ignore[attr-defined]
+    server = ctx.server
     pods: ResourceStore | None = server.resources.for_kind("", "Pod")
     if pods is None:
         raise errors.internal_error("pods are not served")
@@ -238,7 +238,7 @@ async def pod_eviction(ctx: handlers.RequestContext) -> web.StreamResponse:
 async def service_account_token(ctx: handlers.RequestContext) -> web.StreamResponse:
     """TokenRequest: a signed token for the ServiceAccount (``kubectl create token``)."""
     request = await handlers.read_body_object(ctx, "token")
-    server = ctx.server  # type: ignore[attr-defined]
+    server = ctx.server
     answer = await server.tokens.token_request(ctx.info.namespace, ctx.info.name, request)
     return ctx.respond(answer, 201)
 
@@ -267,7 +267,7 @@ async def _access(ctx: handlers.RequestContext, user: Any, spec: Obj) -> Obj:
         raise errors.invalid_object(ctx.rt.kind, "", [errors.required(
             "spec.resourceAttributes", "exactly one of nonResourceAttributes or "
             "resourceAttributes must be specified")], ctx.rt.group)
-    decision, reason = await ctx.server.authz.authorize(attrs)  # type: ignore[attr-defined]
+    decision, reason = await ctx.server.authz.authorize(attrs)
     status: Obj = {"allowed": decision is Decision.ALLOW}
     if decision is Decision.DENY:
         status["denied"] = True
@@ -307,7 +307,7 @@ async def self_subject_rules_review(ctx: handlers.RequestContext) -> web.StreamR
     """What the caller may do in a namespace (``kubectl auth can-i --list``)."""
     review = await _review_body(ctx)
     namespace = (review.get("spec") or {}).get("namespace") or ""
-    server = ctx.server  # type: ignore[attr-defined]
+    server = ctx.server
     rules, url_rules, incomplete = server.rbac.rules_for(ctx.user, namespace)
     _, problems = server.rbac.resolve(ctx.user, namespace) if incomplete else ([], [])
 
@@ -344,7 +344,7 @@ async def token_review(ctx: handlers.RequestContext) -> web.StreamResponse:
     if not token:
         raise errors.invalid_object(ctx.rt.kind, "", [errors.required("spec.token")],
                                     ctx.rt.group)
-    server = ctx.server  # type: ignore[attr-defined]
+    server = ctx.server
     audiences = (review.get("spec") or {}).get("audiences") or None
     user = await server.authenticate_token(str(token), audiences)
     status: Obj = {"authenticated": False}
