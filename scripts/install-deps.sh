@@ -26,11 +26,8 @@ if ((${#missing[@]})); then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# Debian's etcd-server package enables a systemd unit; we never want a stray system etcd
-# on 2379 competing with the clusters our tests start, so make sure none is running.
-if pgrep -x etcd >/dev/null 2>&1 && [ -f /lib/systemd/system/etcd.service ] && [ -z "${KUBESMITH_KEEP_SYSTEM_ETCD:-}" ]; then
-    if pgrep -f -x "/usr/bin/etcd" >/dev/null 2>&1; then pkill -f -x "/usr/bin/etcd" || true; fi
-fi
+# The tests start their own etcd members on free loopback ports, so a system etcd the
+# package may have started (on 2379) does not get in their way and is left alone.
 
 PYTHON="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
