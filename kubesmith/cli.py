@@ -115,7 +115,17 @@ def _run_server(args: argparse.Namespace) -> int:
                           audit_log_maxbackup=args.audit_log_maxbackup,
                           audit_log_maxage=args.audit_log_maxage)
 
+    controllers: list[asyncio.Task[None]] = []
+
     def ready(kubeconfig: Path) -> None:
+        # The in-process controllers (k3s-style) talk to the server over HTTPS with the
+        # controller-manager's own identity, exactly as a separate process would.
+        from kubesmith.controllers.serviceaccounts import run_serviceaccounts_controller
+
+        controllers.append(asyncio.get_running_loop().create_task(
+            run_serviceaccounts_controller(
+                str(config.data_dir / "controller-manager.kubeconfig")),
+            name="serviceaccounts-controller"))
         print(f"kubesmith server ready: export KUBECONFIG={kubeconfig}", flush=True)
         if args.ready_file:
             args.ready_file.write_text(str(os.getpid()))
@@ -123,8 +133,14 @@ def _run_server(args: argparse.Namespace) -> int:
     async def main() -> None:
         task = asyncio.create_task(serve(config, ready=ready))
         loop = asyncio.get_running_loop()
+
+        def stop() -> None:
+            for controller in controllers:
+                controller.cancel()
+            task.cancel()
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, task.cancel)
+            loop.add_signal_handler(sig, stop)
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
