@@ -46,6 +46,7 @@ from kubesmith.apiserver.admission_plugins.podsecurity import (
 )
 from kubesmith.apiserver.admission_plugins.priority import Priority
 from kubesmith.apiserver.admission_plugins.resourcequota import ResourceQuota
+from kubesmith.apiserver.admission_plugins.serviceaccount import ServiceAccount
 from kubesmith.apiserver.authn import (
     Authenticator,
     AuthenticatorChain,
@@ -137,13 +138,12 @@ class APIServer:
         self.rbac = RBACAuthorizer(resources)
         self.authz = AuthorizerChain([PrivilegedGroupAuthorizer(), NodeAuthorizer(resources),
                                       self.rbac])
-        # Mutating plugins first, then validating ones, as upstream orders them. The
-        # ServiceAccount plugin waits for the ServiceAccount controller (every pod would be
-        # refused until "default" ServiceAccounts exist).
+        # Mutating plugins first, then validating ones, as upstream orders them.
         self.resource_quota = ResourceQuota(resources)
         self.admission = AdmissionChain([
             NamespaceLifecycle(resources),
             LimitRanger(resources),
+            ServiceAccount(resources),
             DefaultStorageClass(resources),
             Priority(resources),
             RBACEscalation(EscalationGuard(self.rbac, self.authz)),

@@ -18,6 +18,7 @@ The ``kubernetes.io/enforce-mountable-secrets`` restriction is not implemented.
 
 from __future__ import annotations
 
+import asyncio
 import secrets as _random
 from typing import Any
 
@@ -142,6 +143,9 @@ def _references_secrets(spec: dict[str, Any]) -> bool:
     return False
 
 
+DEFAULT_SA_WAIT = 2.0
+
+
 class ServiceAccount:
     name = "ServiceAccount"
 
@@ -158,6 +162,14 @@ class ServiceAccount:
             if cached is None:
                 # The cache may be a moment behind a service account created just now.
                 await store.cache.wait_consistent()
+                cached = store.cache.get(key)
+            deadline = asyncio.get_running_loop().time() + DEFAULT_SA_WAIT
+            while cached is None and sa_name == "default" and \
+                    asyncio.get_running_loop().time() < deadline:
+                # A namespace created a moment ago gets its "default" ServiceAccount from
+                # the ServiceAccounts controller within milliseconds; wait briefly rather
+                # than refuse the first pod (upstream can refuse it in that window).
+                await asyncio.sleep(0.02)
                 cached = store.cache.get(key)
         if cached is None:
             raise errors.forbidden_operation(

@@ -86,3 +86,31 @@ def test_default_storage_class(api_server: Any) -> None:
                                  "resources": {"requests": {"storage": "1Gi"}}}})
     pvc = json.loads(api_server.kubectl("get", "pvc", "data", "-o", "json").stdout)
     assert pvc["spec"]["storageClassName"] == "standard"
+
+
+def test_service_account_admission(api_server: Any) -> None:
+    api_server.kubectl("create", "namespace", "sa-adm")
+    api_server.kubectl("create", "-n", "sa-adm", "-f", "-", input=json.dumps(_pod("p")))
+    pod = json.loads(api_server.kubectl("get", "pod", "p", "-n", "sa-adm", "-o",
+                                        "json").stdout)
+    assert pod["spec"]["serviceAccountName"] == "default"
+    volume = next(v for v in pod["spec"]["volumes"]
+                  if v["name"].startswith("kube-api-access-"))
+    sources = volume["projected"]["sources"]
+    assert sources[0]["serviceAccountToken"]["path"] == "token"
+    mount = pod["spec"]["containers"][0]["volumeMounts"][0]
+    assert mount == {"name": volume["name"], "readOnly": True,
+                     "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"}
+    quiet = _pod("quiet")
+    quiet["spec"]["automountServiceAccountToken"] = False
+    api_server.kubectl("create", "-n", "sa-adm", "-f", "-", input=json.dumps(quiet))
+    pod = json.loads(api_server.kubectl("get", "pod", "quiet", "-n", "sa-adm", "-o",
+                                        "json").stdout)
+    assert not pod["spec"].get("volumes")
+    ghost = _pod("ghost")
+    ghost["spec"]["serviceAccountName"] = "nosuch"
+    refused = api_server.kubectl("create", "-n", "sa-adm", "-f", "-", check=False,
+                                 input=json.dumps(ghost))
+    assert refused.returncode == 1
+    assert ('error looking up service account sa-adm/nosuch: serviceaccount "nosuch" not '
+            'found') in refused.stderr
