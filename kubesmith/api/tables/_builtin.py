@@ -21,7 +21,7 @@ from kubesmith.api.selectors import (
     format_labels,
     label_selector_from_object,
 )
-from kubesmith.api.tables._descriptions import DOCS
+from kubesmith.api.tables._descriptions import description
 from kubesmith.api.tables._printer import (
     AGE_COLUMN,
     DEFAULT_PRINTER,
@@ -48,7 +48,7 @@ _IMAGES_DOC = "Images referenced by each container in the template."
 
 
 def _d(key: str) -> str:
-    return DOCS[key]
+    return description(key)
 
 
 def _col(name: str, type_: str, description: str, priority: int = 0,

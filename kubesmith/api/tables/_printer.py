@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kubesmith.api.errors import bad_request
-from kubesmith.api.tables._descriptions import DOCS
+from kubesmith.api.tables._descriptions import description
 from kubesmith.api.tables._values import rfc3339
 from kubesmith.api.types import Obj
 
@@ -50,8 +50,8 @@ class Column:
                 "description": self.description, "priority": self.priority}
 
 
-NAME_DOC = DOCS["meta/v1.ObjectMeta.name"]
-AGE_DOC = DOCS["meta/v1.ObjectMeta.creationTimestamp"]
+NAME_DOC = description("meta/v1.ObjectMeta.name")
+AGE_DOC = description("meta/v1.ObjectMeta.creationTimestamp")
 NAME_COLUMN = Column("Name", "string", NAME_DOC, "name")
 AGE_COLUMN = Column("Age", "string", AGE_DOC)
 

@@ -850,3 +850,15 @@ def test_jsonpath(expression: str, expected: list[Any]) -> None:
 def test_jsonpath_evaluation_errors(expression: str) -> None:
     with pytest.raises(JSONPathError):
         compile_jsonpath(expression).find(WIDGET)
+
+
+def test_column_descriptions_come_from_the_api_documentation() -> None:
+    from kubesmith.api import schema
+    from kubesmith.api.tables._descriptions import description
+
+    pod_spec = schema.definitions()["io.k8s.api.core.v1.PodSpec"]["properties"]
+    assert description("core/v1.PodSpec.nodeName") == pod_spec["nodeName"]["description"]
+    # A type of a version no longer served resolves to the served one.
+    assert description("extensions/v1beta1.IngressSpec.rules") or \
+        description("networking/v1.IngressSpec.rules")
+    assert description("core/v1.NoSuchType.field") == ""
