@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 BIN = Path(sys.executable).parent
 KUBECTL = str(BIN / "kubectl")
@@ -49,6 +52,34 @@ class RunningServer:
                 f"kubectl {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}"
                 f"\n{proc.stdout}")
         return proc
+
+
+    def kubectl_as(self, *args: str, token: str | None = None, cert: Any = None,
+                   input: str | None = None, check: bool = False
+                   ) -> subprocess.CompletedProcess[str]:
+        """kubectl as another identity: a bearer ``token`` or a client ``cert`` (a
+        KeyPair), trusting this server's CA and ignoring the admin kubeconfig."""
+        creds = [f"--token={token}"] if token is not None else []
+        if cert is not None:
+            creds = [f"--client-certificate={cert.cert_path}",
+                     f"--client-key={cert.key_path}"]
+        return self.kubectl("--kubeconfig=/dev/null", f"--server={self.url}",
+                            f"--certificate-authority={self.data_dir / 'pki' / 'ca.crt'}",
+                            *creds, *args, input=input, check=check)
+
+    def admin_ssl_context(self, directory: Path) -> ssl.SSLContext:
+        """A client TLS context with the admin credentials (written 0600 to
+        ``directory``), for tests that speak HTTP directly."""
+        config = yaml.safe_load(self.kubeconfig.read_text())
+        user = config["users"][0]["user"]
+        ca = base64.b64decode(config["clusters"][0]["cluster"]["certificate-authority-data"])
+        cert, key = directory / "admin.crt", directory / "admin.key"
+        cert.write_bytes(base64.b64decode(user["client-certificate-data"]))
+        key.write_bytes(base64.b64decode(user["client-key-data"]))
+        key.chmod(0o600)
+        ctx = ssl.create_default_context(cadata=ca.decode())
+        ctx.load_cert_chain(cert, key)
+        return ctx
 
 
 def start_server(data_dir: Path, *extra: str) -> RunningServer:

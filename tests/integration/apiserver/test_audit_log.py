@@ -49,9 +49,7 @@ def test_audit_log(server_factory: Any, tmp_path: Path) -> None:
     # is a 401; use a ServiceAccount with no permissions for a 403 instead.
     server.kubectl("create", "serviceaccount", "nobody")
     token = server.kubectl("create", "token", "nobody").stdout.strip()
-    server.kubectl("--kubeconfig=/dev/null", f"--server={server.url}",
-                   f"--certificate-authority={server.data_dir / 'pki' / 'ca.crt'}",
-                   f"--token={token}", "get", "pods", check=False)
+    server.kubectl_as("get", "pods", token=token)
 
     created = _events(log, 1, lambda e: e["verb"] == "create"
                       and e.get("objectRef", {}).get("resource") == "configmaps")

@@ -3,16 +3,13 @@ malformed, mistyped, oversized and nonsensical requests, answers a 4xx Status.""
 
 from __future__ import annotations
 
-import base64
 import itertools
 import json
-import ssl
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-import yaml
 
 pytestmark = pytest.mark.integration
 
@@ -43,19 +40,9 @@ PATCHES: list[tuple[str, bytes]] = [
 ]
 
 
-def _ssl(kubeconfig: Path, tmp: Path) -> ssl.SSLContext:
-    cfg = yaml.safe_load(kubeconfig.read_text())
-    user = cfg["users"][0]["user"]
-    (tmp / "c.crt").write_bytes(base64.b64decode(user["client-certificate-data"]))
-    (tmp / "c.key").write_bytes(base64.b64decode(user["client-key-data"]))
-    ca = base64.b64decode(cfg["clusters"][0]["cluster"]["certificate-authority-data"])
-    ctx = ssl.create_default_context(cadata=ca.decode())
-    ctx.load_cert_chain(tmp / "c.crt", tmp / "c.key")
-    return ctx
-
 
 async def test_no_request_causes_a_500(api_server: Any, tmp_path: Path) -> None:
-    ctx = _ssl(api_server.kubeconfig, tmp_path)
+    ctx = api_server.admin_ssl_context(tmp_path)
     failures: list[str] = []
     checked = 0
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx)) as http:

@@ -16,6 +16,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from kubesmith.apiserver import pki
+
 pytestmark = pytest.mark.integration
 
 
@@ -54,10 +56,8 @@ def _whoami(server: Any, cert: bytes, key: bytes, tmp: Path) -> dict[str, Any]:
     (tmp / "c.crt").write_bytes(cert)
     (tmp / "c.key").write_bytes(key)
     (tmp / "c.key").chmod(0o600)
-    out = server.kubectl("--kubeconfig=/dev/null", f"--server={server.url}",
-                         f"--certificate-authority={server.data_dir / 'pki' / 'ca.crt'}",
-                         f"--client-certificate={tmp / 'c.crt'}",
-                         f"--client-key={tmp / 'c.key'}", "auth", "whoami", "-o", "json")
+    out = server.kubectl_as("auth", "whoami", "-o", "json", check=True,
+                            cert=pki.KeyPair(tmp / "c.crt", tmp / "c.key"))
     info: dict[str, Any] = json.loads(out.stdout)["status"]["userInfo"]
     return info
 
@@ -76,10 +76,8 @@ def test_node_bootstrap_is_approved_and_signed(api_server: Any, tmp_path: Path) 
                        "--clusterrole=system:node-bootstrapper",
                        "--group=system:bootstrappers")
     request, key = _csr("system:node:n9", ["system:nodes"])
-    created = api_server.kubectl(
-        "--kubeconfig=/dev/null", f"--server={api_server.url}",
-        f"--certificate-authority={api_server.data_dir / 'pki' / 'ca.crt'}",
-        "--token=abc123.0123456789abcdef", "create", "-f", "-",
+    created = api_server.kubectl_as(
+        "create", "-f", "-", token="abc123.0123456789abcdef",
         input=_manifest("node-n9", request, "kubernetes.io/kube-apiserver-client-kubelet",
                         ["digital signature", "client auth"]))
     assert created.returncode == 0, created.stderr

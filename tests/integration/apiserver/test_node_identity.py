@@ -16,11 +16,7 @@ pytestmark = pytest.mark.integration
 
 def _node_kubectl(server: Any, cert: pki.KeyPair, *args: str, input: str | None = None
                   ) -> Any:
-    return server.kubectl(
-        "--kubeconfig=/dev/null", f"--server={server.url}",
-        f"--certificate-authority={server.data_dir / 'pki' / 'ca.crt'}",
-        f"--client-certificate={cert.cert_path}", f"--client-key={cert.key_path}", *args,
-        input=input, check=False)
+    return server.kubectl_as(*args, cert=cert, input=input)
 
 
 def _can(server: Any, cert: pki.KeyPair, *args: str) -> str:

@@ -12,10 +12,7 @@ pytestmark = pytest.mark.integration
 
 
 def _as(server: Any, token: str, *args: str) -> Any:
-    return server.kubectl(
-        "--kubeconfig=/dev/null", f"--server={server.url}",
-        f"--certificate-authority={server.data_dir / 'pki' / 'ca.crt'}",
-        f"--token={token}", *args, check=False)
+    return server.kubectl_as(*args, token=token)
 
 
 def _sa_token(server: Any, namespace: str, name: str) -> str:
@@ -83,10 +80,8 @@ def test_escalation_is_refused(api_server: Any, team: str) -> None:
     role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
             "metadata": {"name": "too-much", "namespace": team},
             "rules": [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["delete"]}]}
-    refused = api_server.kubectl(
-        "--kubeconfig=/dev/null", f"--server={api_server.url}",
-        f"--certificate-authority={api_server.data_dir / 'pki' / 'ca.crt'}",
-        f"--token={token}", "create", "-f", "-", input=json.dumps(role), check=False)
+    refused = api_server.kubectl_as("create", "-f", "-", token=token,
+                                    input=json.dumps(role))
     assert refused.returncode == 1
     assert "is attempting to grant RBAC permissions not currently held" in refused.stderr
     # Binding cluster-admin is refused too (no bind permission, rules not held).

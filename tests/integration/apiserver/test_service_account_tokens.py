@@ -12,10 +12,7 @@ pytestmark = pytest.mark.integration
 
 
 def _as_token(server: Any, token: str, *args: str) -> Any:
-    return server.kubectl(
-        "--kubeconfig=/dev/null", f"--server={server.url}",
-        f"--certificate-authority={server.data_dir / 'pki' / 'ca.crt'}",
-        f"--token={token}", *args, check=False)
+    return server.kubectl_as(*args, token=token)
 
 
 def _review(server: Any, token: str, audiences: list[str] | None = None) -> Any:

@@ -4,29 +4,15 @@ events in order, many watchers sharing one change, resuming from a resourceVersi
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
-import ssl
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-import yaml
 
 pytestmark = pytest.mark.integration
 
-
-def _ssl(kubeconfig: Path, tmp: Path) -> ssl.SSLContext:
-    cfg = yaml.safe_load(kubeconfig.read_text())
-    user = cfg["users"][0]["user"]
-    ca = base64.b64decode(cfg["clusters"][0]["cluster"]["certificate-authority-data"])
-    (tmp / "c.crt").write_bytes(base64.b64decode(user["client-certificate-data"]))
-    (tmp / "c.key").write_bytes(base64.b64decode(user["client-key-data"]))
-    (tmp / "c.key").chmod(0o600)
-    ctx = ssl.create_default_context(cadata=ca.decode())
-    ctx.load_cert_chain(tmp / "c.crt", tmp / "c.key")
-    return ctx
 
 
 async def _lines(resp: aiohttp.ClientResponse, count: int) -> list[dict[str, Any]]:
@@ -40,7 +26,7 @@ async def _lines(resp: aiohttp.ClientResponse, count: int) -> list[dict[str, Any
 
 async def test_initial_events_bookmark_and_live_events(api_server: Any,
                                                        tmp_path: Path) -> None:
-    ctx = _ssl(api_server.kubeconfig, tmp_path)
+    ctx = api_server.admin_ssl_context(tmp_path)
     base = f"{api_server.url}/api/v1/namespaces/default/configmaps"
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx)) as http:
         for name in ("a", "b"):
@@ -74,7 +60,7 @@ async def test_initial_events_bookmark_and_live_events(api_server: Any,
 
 
 async def test_many_watchers_see_every_change(api_server: Any, tmp_path: Path) -> None:
-    ctx = _ssl(api_server.kubeconfig, tmp_path)
+    ctx = api_server.admin_ssl_context(tmp_path)
     base = f"{api_server.url}/api/v1/namespaces/kube-public/configmaps"
     connector = aiohttp.TCPConnector(ssl=ctx, limit=0)
     async with aiohttp.ClientSession(connector=connector) as http:
