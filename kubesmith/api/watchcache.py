@@ -34,7 +34,7 @@ import bisect
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -528,6 +528,35 @@ class WatchCache:
         w.last_revision = self.revision
         self._watchers.setdefault(namespace, set()).add(w)
         return w
+
+    async def follow(self, on_events: Callable[[list[CacheEvent]], Awaitable[None]], *,
+                     name: str, initial: bool = True) -> None:
+        """Hand every change to ``on_events``, batched (everything already queued goes in
+        one call, so a burst costs one pass), until cancelled — for the server's
+        in-process loops (CRD serving, aggregation, signing). ``initial`` starts with the
+        current objects as ADDED. A closed watch (overflow, re-list) is reopened; a failing
+        ``on_events`` is logged and the loop goes on."""
+        since = None if initial else self.revision
+        while True:
+            watcher = self.watch(namespace=None, predicate=None, since=since)
+            try:
+                while (event := await watcher.queue.get()) is not None:
+                    batch = [event]
+                    while not watcher.queue.empty():
+                        queued = watcher.queue.get_nowait()
+                        if queued is None:
+                            break
+                        batch.append(queued)
+                    try:
+                        await on_events(batch)
+                    except Exception:
+                        log.exception("%s: handling %d change(s) failed", name, len(batch))
+                    if watcher.closed:
+                        break
+            finally:
+                self.unwatch(watcher)
+            since = None if initial else self.revision
+            await asyncio.sleep(0.1)
 
     def unwatch(self, w: CacheWatcher) -> None:
         group = self._watchers.get(w.namespace)

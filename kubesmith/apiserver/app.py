@@ -35,6 +35,7 @@ from kubesmith.api.resources import Resources
 from kubesmith.api.services import ServiceNetwork
 from kubesmith.api.strategies.base import Strategy
 from kubesmith.api.types import Obj
+from kubesmith.api.watchcache import CacheEvent
 from kubesmith.apiserver import audit, handlers, pki, rbac, requestinfo, subresources
 from kubesmith.apiserver.admission import AdmissionChain, NamespaceLifecycle, RBACEscalation
 from kubesmith.apiserver.admission_plugins.defaultstorageclass import DefaultStorageClass
@@ -411,22 +412,15 @@ async def _aggregate_cluster_roles(resources: Resources) -> None:
     (upstream's clusterrole-aggregation controller)."""
     store = resources.for_kind("rbac.authorization.k8s.io", "ClusterRole")
     assert store is not None
-    while True:
-        watcher = store.cache.watch(namespace=None, predicate=None,
-                                    since=store.cache.revision)
+
+    async def reaggregate(_changes: list[CacheEvent]) -> None:
+        # One pass per batch of changes, whatever they were (level-triggered).
         try:
-            while await watcher.queue.get() is not None:
-                # Coalesce a burst of changes into one pass.
-                while not watcher.queue.empty():
-                    if watcher.queue.get_nowait() is None:
-                        break
-                try:
-                    await rbac.reconcile_aggregation(resources)
-                except errors.StatusError as exc:
-                    log.warning("clusterrole aggregation: %s", exc)
-        finally:
-            store.cache.unwatch(watcher)
-        await asyncio.sleep(0.1)
+            await rbac.reconcile_aggregation(resources)
+        except errors.StatusError as exc:
+            log.warning("clusterrole aggregation: %s", exc)
+
+    await store.cache.follow(reaggregate, name="clusterrole-aggregation", initial=False)
 
 
 def load_encryption_config(path: Path) -> EncryptionConfig:

@@ -17,7 +17,6 @@ automatic approval of node client certificates.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import datetime as dt
 import logging
@@ -33,6 +32,7 @@ from kubesmith.api import errors, objectmeta
 from kubesmith.api.resources import Resources
 from kubesmith.api.store import WriteOptions
 from kubesmith.api.types import Obj
+from kubesmith.api.watchcache import CacheEvent
 from kubesmith.apiserver.admission import AdmissionRequest
 
 log = logging.getLogger(__name__)
@@ -142,20 +142,17 @@ class CertificateSigner:
     async def run(self) -> None:
         store = self.resources.for_kind("certificates.k8s.io", "CertificateSigningRequest")
         assert store is not None
-        while True:
-            watcher = store.cache.watch(namespace=None, predicate=None, since=None)
+        await store.cache.follow(self._handle_events, name="csr-signer")
+
+    async def _handle_events(self, events: list[CacheEvent]) -> None:
+        for ev in events:
+            if ev.type == "DELETED":
+                continue
             try:
-                while (ev := await watcher.queue.get()) is not None:
-                    if ev.type == "DELETED":
-                        continue
-                    try:
-                        await self.handle(ev.obj.obj)
-                    except errors.StatusError as exc:
-                        if exc.code not in (404, 409):
-                            log.warning("csr %s: %s", ev.obj.name, exc)
-            finally:
-                store.cache.unwatch(watcher)
-            await asyncio.sleep(0.1)
+                await self.handle(ev.obj.obj)
+            except errors.StatusError as exc:
+                if exc.code not in (404, 409):
+                    log.warning("csr %s: %s", ev.obj.name, exc)
 
     async def handle(self, csr: Obj) -> None:
         spec = csr.get("spec") or {}

@@ -18,6 +18,7 @@ from kubesmith.api import errors, objectmeta
 from kubesmith.api.custom import CustomResourceStrategy, CustomVersion, custom_versions
 from kubesmith.api.store import DeleteOptions, ListOptions, ResourceStore, WriteOptions
 from kubesmith.api.types import Obj
+from kubesmith.api.watchcache import CacheEvent
 
 if TYPE_CHECKING:
     from kubesmith.apiserver.app import APIServer
@@ -52,22 +53,17 @@ class CustomResourceManager:
 
     async def _run(self) -> None:
         assert self._crds is not None
-        while True:
-            watcher = self._crds.cache.watch(namespace=None, predicate=None, since=None)
+        await self._crds.cache.follow(self._handle, name="crd-manager")
+
+    async def _handle(self, events: list[CacheEvent]) -> None:
+        for ev in events:
             try:
-                while True:
-                    ev = await watcher.queue.get()
-                    if ev is None:
-                        break
-                    try:
-                        if ev.type == "DELETED":
-                            await self._unserve(ev.obj.name)
-                        else:
-                            await self._sync(ev.obj.obj)
-                    except Exception:
-                        log.exception("custom resources of %s: sync failed", ev.obj.name)
-            finally:
-                self._crds.cache.unwatch(watcher)
+                if ev.type == "DELETED":
+                    await self._unserve(ev.obj.name)
+                else:
+                    await self._sync(ev.obj.obj)
+            except Exception:
+                log.exception("custom resources of %s: sync failed", ev.obj.name)
 
     async def _sync(self, crd: Obj) -> None:
         name = crd["metadata"]["name"]
