@@ -1,7 +1,8 @@
 """The ``kubesmith`` command.
 
-``kubesmith server`` runs the API server (and, as the other components land, the
-controller manager and scheduler in the same process, k3s-style).
+``kubesmith server`` runs the API server with the controller manager and the scheduler in
+the same process (k3s-style); ``kubesmith controller-manager`` and ``kubesmith scheduler``
+run them on their own against any API server.
 """
 
 from __future__ import annotations
@@ -15,8 +16,100 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from kubesmith import __version__
+
+
+def duration(text: str) -> float:
+    """A Go-style duration (``40s``, ``5m``, ``1h30m``, ``500ms``) or plain seconds."""
+    units = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    total, number, i = 0.0, "", 0
+    while i < len(text):
+        ch = text[i]
+        if ch.isdigit() or ch == ".":
+            number += ch
+            i += 1
+            continue
+        unit = "ms" if text.startswith("ms", i) else ch
+        if unit not in units or not number:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a duration (use e.g. 40s, 5m, 1h)")
+        total += float(number) * units[unit]
+        number = ""
+        i += len(unit)
+    if number:
+        raise argparse.ArgumentTypeError(f"{text!r}: a duration needs a unit (s, m, h)")
+    return total
+
+
+def _controller_flags(p: argparse.ArgumentParser) -> None:
+    """kube-controller-manager's flags that matter here (shared by ``server``)."""
+    g = p.add_argument_group("controller manager")
+    g.add_argument("--controllers", default="*",
+                   help="comma-separated controllers to run: '*' for all, 'name' to add, "
+                   "'-name' to disable (default: %(default)s)")
+    g.add_argument("--cluster-cidr", default="10.244.0.0/16",
+                   help="pod network; each node gets a --node-cidr-mask-size slice of it "
+                   "(default: %(default)s)")
+    g.add_argument("--node-cidr-mask-size", type=int, default=24,
+                   help="prefix length of each node's podCIDR (default: %(default)s)")
+    g.add_argument("--allocate-node-cidrs", default="true", choices=("true", "false"),
+                   help="give nodes spec.podCIDR from --cluster-cidr (default: %(default)s)")
+    g.add_argument("--node-monitor-grace-period", type=duration, default=40.0,
+                   metavar="DURATION", help="a node whose Lease is older is marked Unknown "
+                   "and tainted unreachable (default: 40s)")
+    g.add_argument("--node-monitor-period", type=duration, default=5.0, metavar="DURATION",
+                   help="how often node health is checked (default: 5s)")
+    g.add_argument("--default-not-ready-toleration-seconds", type=int, default=300,
+                   help="tolerationSeconds added to pods for the not-ready taint "
+                   "(default: %(default)s)")
+    g.add_argument("--default-unreachable-toleration-seconds", type=int, default=300,
+                   help="tolerationSeconds added to pods for the unreachable taint "
+                   "(default: %(default)s)")
+    g.add_argument("--terminated-pod-gc-threshold", type=int, default=12500,
+                   help="finished pods kept before the oldest are deleted "
+                   "(default: %(default)s)")
+    g.add_argument("--horizontal-pod-autoscaler-sync-period", type=duration, default=15.0,
+                   metavar="DURATION", help="HPA evaluation period (default: 15s)")
+
+
+def _controller_options(args: argparse.Namespace) -> Any:
+    from kubesmith.controllers.base import ControllerOptions
+
+    return ControllerOptions(
+        node_monitor_grace_period=args.node_monitor_grace_period,
+        node_monitor_period=args.node_monitor_period,
+        default_not_ready_toleration_seconds=args.default_not_ready_toleration_seconds,
+        default_unreachable_toleration_seconds=args.default_unreachable_toleration_seconds,
+        allocate_node_cidrs=args.allocate_node_cidrs == "true",
+        cluster_cidr=args.cluster_cidr, node_cidr_mask_size=args.node_cidr_mask_size,
+        terminated_pod_gc_threshold=args.terminated_pod_gc_threshold,
+        hpa_sync_period=args.horizontal_pod_autoscaler_sync_period)
+
+
+def _check_controller_flags(command: str, args: argparse.Namespace) -> str | None:
+    """An error message for bad controller flags, or None."""
+    from kubesmith.controllers.manager import UnknownControllerError, enabled_controllers
+
+    try:
+        enabled_controllers(args.controllers.split(","))
+    except UnknownControllerError as exc:
+        return f"kubesmith {command}: --controllers: {exc}"
+    try:
+        net = ipaddress.ip_network(args.cluster_cidr, strict=True)
+    except ValueError as exc:
+        return (f"kubesmith {command}: --cluster-cidr: {exc} (use a CIDR such as "
+                "10.244.0.0/16)")
+    if not net.prefixlen <= args.node_cidr_mask_size <= net.max_prefixlen:
+        return (f"kubesmith {command}: --node-cidr-mask-size {args.node_cidr_mask_size} "
+                f"must be between the cluster CIDR's prefix ({net.prefixlen}) and "
+                f"{net.max_prefixlen}")
+    return None
 
 
 def _server_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -61,6 +154,45 @@ def _server_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
                    help="port range NodePorts are allocated from (default: %(default)s)")
     p.add_argument("--ready-file", type=Path, default=None,
                    help="write this file once the server accepts requests")
+    p.add_argument("--disable-controller-manager", action="store_true",
+                   help="do not run the controller manager in this process")
+    p.add_argument("--disable-scheduler", action="store_true",
+                   help="do not run the scheduler in this process")
+    _controller_flags(p)
+
+
+def _controller_manager_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
+                               ) -> None:
+    p = sub.add_parser("controller-manager", help="run the controller manager",
+                       description="Run the controllers (Deployments, ReplicaSets, Jobs, "
+                       "garbage collection, nodes...) against an API server.")
+    p.add_argument("--kubeconfig", required=True, type=Path,
+                   help="kubeconfig of the controller manager's identity "
+                   "(e.g. <data-dir>/controller-manager.kubeconfig)")
+    p.add_argument("--leader-elect", default="true", choices=("true", "false"),
+                   help="campaign for the kube-system/kube-controller-manager Lease so "
+                   "only one replica acts (default: %(default)s)")
+    _leader_election_flags(p)
+    _controller_flags(p)
+
+
+def _leader_election_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--leader-elect-lease-duration", type=duration, default=15.0,
+                   metavar="DURATION", help="how long a standby waits after the leader's "
+                   "last renewal before taking over (default: 15s)")
+    p.add_argument("--leader-elect-renew-deadline", type=duration, default=10.0,
+                   metavar="DURATION", help="the leader gives up if it cannot renew for this "
+                   "long (default: 10s)")
+    p.add_argument("--leader-elect-retry-period", type=duration, default=2.0,
+                   metavar="DURATION", help="between acquire/renew attempts (default: 2s)")
+
+
+def _leader_election_error(command: str, args: argparse.Namespace) -> str | None:
+    if not args.leader_elect_retry_period < args.leader_elect_renew_deadline < \
+            args.leader_elect_lease_duration:
+        return (f"kubesmith {command}: need --leader-elect-retry-period < "
+                "--leader-elect-renew-deadline < --leader-elect-lease-duration")
+    return None
 
 
 def parser() -> argparse.ArgumentParser:
@@ -69,7 +201,57 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="command", required=True)
     _server_parser(sub)
+    _controller_manager_parser(sub)
     return p
+
+
+def _install_uvloop() -> None:
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover - uvloop is a dependency; asyncio still works
+        pass
+
+
+def _run_until_signalled(coro: Any) -> None:
+    """Run ``coro`` on a fresh loop; SIGINT/SIGTERM cancel it cleanly."""
+
+    async def main() -> None:
+        task = asyncio.ensure_future(coro)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    _install_uvloop()
+    asyncio.run(main())
+
+
+def _run_controller_manager(args: argparse.Namespace) -> int:
+    from kubesmith.client import KubeconfigError, load_kubeconfig
+    from kubesmith.controllers.manager import ManagerConfig, run_controller_manager
+
+    problem = _check_controller_flags("controller-manager", args) or \
+        _leader_election_error("controller-manager", args)
+    if problem is not None:
+        print(problem, file=sys.stderr)
+        return 2
+    try:
+        load_kubeconfig(args.kubeconfig).close()
+    except KubeconfigError as exc:
+        print(f"kubesmith controller-manager: --kubeconfig: {exc}", file=sys.stderr)
+        return 2
+    config = ManagerConfig(kubeconfig=str(args.kubeconfig),
+                           controllers=args.controllers.split(","),
+                           options=_controller_options(args),
+                           leader_elect=args.leader_elect == "true",
+                           lease_duration=args.leader_elect_lease_duration,
+                           renew_deadline=args.leader_elect_renew_deadline,
+                           retry_period=args.leader_elect_retry_period)
+    _run_until_signalled(run_controller_manager(config))
+    return 0
 
 
 def _run_server(args: argparse.Namespace) -> int:
@@ -93,6 +275,9 @@ def _run_server(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"kubesmith server: --service-cluster-ip-range: {exc} (use a CIDR such as "
               "10.96.0.0/12)", file=sys.stderr)
+        return 2
+    if (problem := _check_controller_flags("server", args)) is not None:
+        print(problem, file=sys.stderr)
         return 2
     encryption = None
     if args.encryption_provider_config is not None:
@@ -118,14 +303,16 @@ def _run_server(args: argparse.Namespace) -> int:
     controllers: list[asyncio.Task[None]] = []
 
     def ready(kubeconfig: Path) -> None:
-        # The in-process controllers (k3s-style) talk to the server over HTTPS with the
-        # controller-manager's own identity, exactly as a separate process would.
-        from kubesmith.controllers.serviceaccounts import run_serviceaccounts_controller
+        # The in-process components (k3s-style) talk to the server over HTTPS with their
+        # own identities, exactly as separate processes would.
+        loop = asyncio.get_running_loop()
+        if not args.disable_controller_manager:
+            from kubesmith.controllers.manager import ManagerConfig, run_controller_manager
 
-        controllers.append(asyncio.get_running_loop().create_task(
-            run_serviceaccounts_controller(
-                str(config.data_dir / "controller-manager.kubeconfig")),
-            name="serviceaccounts-controller"))
+            controllers.append(loop.create_task(run_controller_manager(ManagerConfig(
+                kubeconfig=str(config.data_dir / "controller-manager.kubeconfig"),
+                controllers=args.controllers.split(","),
+                options=_controller_options(args))), name="controller-manager"))
         print(f"kubesmith server ready: export KUBECONFIG={kubeconfig}", flush=True)
         if args.ready_file:
             args.ready_file.write_text(str(os.getpid()))
@@ -144,12 +331,7 @@ def _run_server(args: argparse.Namespace) -> int:
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
-    try:
-        import uvloop
-
-        uvloop.install()
-    except ImportError:  # pragma: no cover - uvloop is a dependency; asyncio still works
-        pass
+    _install_uvloop()
     try:
         asyncio.run(main())
     except OSError as exc:
@@ -169,6 +351,8 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "server":
         return _run_server(args)
+    if args.command == "controller-manager":
+        return _run_controller_manager(args)
     return 2
 
 

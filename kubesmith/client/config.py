@@ -40,6 +40,10 @@ class ClientConfig:
     headers: dict[str, str] = field(default_factory=dict)
     source: str = ""
     tls_server_name: str | None = None
+    #: The CA the server is verified with (PEM), kept so a config for another identity
+    #: on the same cluster can be derived (:meth:`with_bearer_token`).
+    ca_pem: str | None = None
+    insecure_skip_verify: bool = False
     _tmpdir: str | None = None
     _finalizer: weakref.finalize[[str], ClientConfig] | None = field(default=None, repr=False)
 
@@ -47,6 +51,21 @@ class ClientConfig:
     def base_url(self) -> str:
         """The server URL without a trailing slash."""
         return self.server.rstrip("/")
+
+    def with_bearer_token(self, token: str) -> ClientConfig:
+        """A config for the same cluster authenticating with ``token`` instead of this
+        config's user (no client certificate: x509 would win over the token)."""
+        sslarg: ssl.SSLContext | bool = False
+        if self.server.startswith("https://"):
+            sslarg = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+            if self.insecure_skip_verify:
+                sslarg.check_hostname = False
+                sslarg.verify_mode = ssl.CERT_NONE
+            if self.ca_pem:
+                sslarg.load_verify_locations(cadata=self.ca_pem)
+        return ClientConfig(self.server, sslarg, {"Authorization": f"Bearer {token}"},
+                            self.source, self.tls_server_name, self.ca_pem,
+                            self.insecure_skip_verify)
 
     def close(self) -> None:
         """Remove the private directory holding any embedded certificate and key."""
@@ -151,6 +170,7 @@ def load_kubeconfig(path: str | os.PathLike[str] | None = None,
         return ClientConfig(server, False, _auth_headers(user, base, uwhere), where)
 
     sslctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    ca_pem: str | None = None
     if cluster.get("insecure-skip-tls-verify"):
         sslctx.check_hostname = False
         sslctx.verify_mode = ssl.CERT_NONE
@@ -158,14 +178,17 @@ def load_kubeconfig(path: str | os.PathLike[str] | None = None,
         if "certificate-authority-data" in cluster:
             ca = _decode(cluster["certificate-authority-data"], cwhere,
                          "certificate-authority-data")
-            sslctx.load_verify_locations(cadata=ca.decode("ascii", "replace"))
+            ca_pem = ca.decode("ascii", "replace")
+            sslctx.load_verify_locations(cadata=ca_pem)
         elif "certificate-authority" in cluster:
             ca_path = _path(cluster["certificate-authority"], base, cwhere,
                             "certificate-authority")
-            sslctx.load_verify_locations(cafile=str(ca_path))
+            ca_pem = ca_path.read_text()
+            sslctx.load_verify_locations(cadata=ca_pem)
     except ssl.SSLError as exc:
         raise KubeconfigError(f"{cwhere}.certificate-authority: unusable CA: {exc}") from None
-    config = ClientConfig(server, sslctx, {}, where)
+    config = ClientConfig(server, sslctx, {}, where, ca_pem=ca_pem,
+                          insecure_skip_verify=bool(cluster.get("insecure-skip-tls-verify")))
     if cluster.get("tls-server-name"):
         config.tls_server_name = str(cluster["tls-server-name"])
     try:

@@ -27,7 +27,7 @@ import asyncio
 import builtins
 import inspect
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 import aiohttp
@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 AddHandler = Callable[[Obj], Awaitable[object] | object]
 UpdateHandler = Callable[[Obj, Obj], Awaitable[object] | object]
 DeleteHandler = Callable[[Obj], Awaitable[object] | object]
+IndexFunc = Callable[[Obj], Iterable[str]]
 
 
 def object_key(obj: Obj) -> str:
@@ -75,6 +76,9 @@ class Informer:
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self._store: dict[str, Obj] = {}
+        self._index_funcs: dict[str, IndexFunc] = {}
+        # index name -> index value -> keys
+        self._indexes: dict[str, dict[str, set[str]]] = {}
         self._handlers: list[_Handlers] = []
         self._synced = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -100,6 +104,57 @@ class Informer:
     async def wait_synced(self) -> None:
         """Wait until :attr:`has_synced` (bound it with ``asyncio.timeout``)."""
         await self._synced.wait()
+
+    def add_index(self, name: str, func: IndexFunc) -> None:
+        """Maintain an index: ``func(obj)`` gives the values ``obj`` is found under with
+        :meth:`by_index` (client-go's Indexers). Adding an existing name is a no-op, so
+        controllers sharing an informer can each ask for the index they need."""
+        if name in self._index_funcs:
+            return
+        self._index_funcs[name] = func
+        index: dict[str, set[str]] = {}
+        for key, obj in self._store.items():
+            for value in func(obj):
+                index.setdefault(value, set()).add(key)
+        self._indexes[name] = index
+
+    def by_index(self, name: str, value: str) -> builtins.list[Obj]:
+        """The cached objects the index ``name`` files under ``value``."""
+        keys = self._indexes[name].get(value)
+        if not keys:
+            return []
+        return [self._store[k] for k in keys]
+
+    def index_keys(self, name: str, value: str) -> builtins.list[str]:
+        """The keys of the objects the index ``name`` files under ``value``."""
+        return [*self._indexes[name].get(value, ())]
+
+    def _put(self, key: str, obj: Obj) -> Obj | None:
+        before = self._store.get(key)
+        self._store[key] = obj
+        if self._index_funcs:
+            self._reindex(key, before, obj)
+        return before
+
+    def _remove(self, key: str) -> Obj | None:
+        before = self._store.pop(key, None)
+        if before is not None and self._index_funcs:
+            self._reindex(key, before, None)
+        return before
+
+    def _reindex(self, key: str, old: Obj | None, new: Obj | None) -> None:
+        for name, func in self._index_funcs.items():
+            index = self._indexes[name]
+            old_values = set(func(old)) if old is not None else set()
+            new_values = set(func(new)) if new is not None else set()
+            for value in old_values - new_values:
+                keys = index.get(value)
+                if keys is not None:
+                    keys.discard(key)
+                    if not keys:
+                        del index[value]
+            for value in new_values - old_values:
+                index.setdefault(value, set()).add(key)
 
     def get(self, key: str) -> Obj | None:
         """The cached object for ``namespace/name`` (or ``name``), if any."""
@@ -183,19 +238,17 @@ class Informer:
                 break
         self.list_count += 1
         fresh = {object_key(obj): obj for obj in items}
-        old = self._store
-        self._store = dict(old)
+        old = dict(self._store)
         self.resource_version = rv
         for key, obj in fresh.items():
-            before = old.get(key)
-            self._store[key] = obj
+            before = self._put(key, obj)
             if before is None:
                 await self._dispatch_add(obj)
             elif _rv(before) != _rv(obj):
                 await self._dispatch_update(before, obj)
         for key, before in old.items():
             if key not in fresh:
-                del self._store[key]
+                self._remove(key)
                 await self._dispatch_delete(before)
         self._synced.set()
 
@@ -211,14 +264,13 @@ class Informer:
                 continue
             key = object_key(obj)
             if kind in ("ADDED", "MODIFIED"):
-                before = self._store.get(key)
-                self._store[key] = obj
+                before = self._put(key, obj)
                 if before is None:
                     await self._dispatch_add(obj)
                 else:
                     await self._dispatch_update(before, obj)
             elif kind == "DELETED":
-                self._store.pop(key, None)
+                self._remove(key)
                 await self._dispatch_delete(obj)
             else:
                 log.warning("%s: unknown watch event type %r", self.resource.plural, kind)

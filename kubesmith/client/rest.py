@@ -73,6 +73,7 @@ class Resource:
         return "".join(parts)
 
 
+# The built-in resources kubesmith's components use.
 NAMESPACES = Resource("", "v1", "namespaces", namespaced=False)
 NODES = Resource("", "v1", "nodes", namespaced=False)
 PODS = Resource("", "v1", "pods")
@@ -82,9 +83,25 @@ CONFIGMAPS = Resource("", "v1", "configmaps")
 SECRETS = Resource("", "v1", "secrets")
 EVENTS = Resource("", "v1", "events")
 SERVICEACCOUNTS = Resource("", "v1", "serviceaccounts")
+REPLICATIONCONTROLLERS = Resource("", "v1", "replicationcontrollers")
+PERSISTENTVOLUMES = Resource("", "v1", "persistentvolumes", namespaced=False)
+PERSISTENTVOLUMECLAIMS = Resource("", "v1", "persistentvolumeclaims")
+RESOURCEQUOTAS = Resource("", "v1", "resourcequotas")
+LIMITRANGES = Resource("", "v1", "limitranges")
 DEPLOYMENTS = Resource("apps", "v1", "deployments")
 REPLICASETS = Resource("apps", "v1", "replicasets")
+DAEMONSETS = Resource("apps", "v1", "daemonsets")
+STATEFULSETS = Resource("apps", "v1", "statefulsets")
+CONTROLLERREVISIONS = Resource("apps", "v1", "controllerrevisions")
+JOBS = Resource("batch", "v1", "jobs")
+CRONJOBS = Resource("batch", "v1", "cronjobs")
 LEASES = Resource("coordination.k8s.io", "v1", "leases")
+ENDPOINTSLICES = Resource("discovery.k8s.io", "v1", "endpointslices")
+STORAGECLASSES = Resource("storage.k8s.io", "v1", "storageclasses", namespaced=False)
+CSINODES = Resource("storage.k8s.io", "v1", "csinodes", namespaced=False)
+PRIORITYCLASSES = Resource("scheduling.k8s.io", "v1", "priorityclasses", namespaced=False)
+PODDISRUPTIONBUDGETS = Resource("policy", "v1", "poddisruptionbudgets")
+HORIZONTALPODAUTOSCALERS = Resource("autoscaling", "v2", "horizontalpodautoscalers")
 
 
 @dataclass(slots=True)
@@ -193,6 +210,14 @@ class Client:
                 connector=connector, headers=self._headers,
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=60))
         return self._session
+
+    def set_bearer_token(self, token: str) -> None:
+        """Authenticate later requests with ``token`` (a refreshed ServiceAccount token);
+        requests already sent keep the old one."""
+        value = f"Bearer {token}"
+        self._headers["Authorization"] = value
+        if self._session is not None:
+            self._session.headers["Authorization"] = value
 
     def _url(self, path: str) -> str:
         return self.config.base_url + path

@@ -1,0 +1,200 @@
+"""Recording Events (core/v1) the way client-go's event recorder does, so ``kubectl describe``
+and ``kubectl events`` show what a component did and why.
+
+Design:
+
+* **Never block the caller.** :meth:`EventRecorder.event` only appends to a bounded queue; one
+  background task writes. A reconcile loop must not wait on, or fail because of, an event.
+  A full queue drops the event (logged once per burst) — events are best effort upstream too.
+* **Aggregate instead of flooding.** Repeats of the same (object, type, reason, message,
+  source) within the cache's lifetime update the first Event's ``count`` and
+  ``lastTimestamp`` with a merge patch instead of creating new objects, as upstream does.
+  If that Event is gone (expired or deleted), a new one is created.
+* **Spam filter.** A token bucket per involved object (burst 25, one token per 5 minutes,
+  upstream's defaults) limits how many writes a single object can cause.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from kubesmith.api.types import Obj
+from kubesmith.client.rest import EVENTS, ApiError, Client
+
+log = logging.getLogger(__name__)
+
+NORMAL = "Normal"
+WARNING = "Warning"
+
+_CACHE_SIZE = 4096
+_QUEUE_SIZE = 1000
+_SPAM_BURST = 25
+_SPAM_REFILL_SECONDS = 300.0
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(slots=True)
+class _Pending:
+    involved: dict[str, Any]
+    namespace: str
+    type: str
+    reason: str
+    message: str
+
+
+@dataclass(slots=True)
+class _Bucket:
+    tokens: float
+    updated: float
+
+
+def object_reference(obj: Obj, field_path: str | None = None) -> dict[str, Any]:
+    """An ObjectReference to ``obj`` (kind/apiVersion must be set, as on any API object)."""
+    meta = obj.get("metadata") or {}
+    ref: dict[str, Any] = {"kind": obj.get("kind", ""), "apiVersion": obj.get("apiVersion", ""),
+                           "name": meta.get("name", "")}
+    for src, dst in (("namespace", "namespace"), ("uid", "uid"),
+                     ("resourceVersion", "resourceVersion")):
+        if meta.get(src):
+            ref[dst] = meta[src]
+    if field_path:
+        ref["fieldPath"] = field_path
+    return ref
+
+
+class EventRecorder:
+    """Writes Events for one component (``source.component``, e.g. ``deployment-controller``).
+
+    Call :meth:`start` once on the loop (or let the first :meth:`event` do it) and
+    :meth:`close` when done; :meth:`flush` waits until everything queued was written.
+    """
+
+    def __init__(self, client: Client, component: str, host: str = "") -> None:
+        self.client = client
+        self.component = component
+        self.host = host
+        self._queue: asyncio.Queue[_Pending] | None = None
+        self._task: asyncio.Task[None] | None = None
+        # aggregation key -> (event name, namespace, count)
+        self._seen: collections.OrderedDict[tuple[str, ...], tuple[str, str, int]] = \
+            collections.OrderedDict()
+        self._buckets: dict[str, _Bucket] = {}
+        self._dropping = False
+
+    def start(self) -> None:
+        """Start the writer task on the running loop (idempotent)."""
+        if self._task is None or self._task.done():
+            self._queue = asyncio.Queue(_QUEUE_SIZE)
+            self._task = asyncio.get_running_loop().create_task(
+                self._writer(), name=f"events-{self.component}")
+
+    def event(self, obj: Obj, type_: str, reason: str, message: str, *,
+              field_path: str | None = None) -> None:
+        """Record an Event about ``obj`` (``Normal`` or ``Warning``); never blocks."""
+        self.start()
+        assert self._queue is not None
+        involved = object_reference(obj, field_path)
+        namespace = involved.get("namespace") or "default"
+        try:
+            self._queue.put_nowait(_Pending(involved, namespace, type_, reason, message))
+            self._dropping = False
+        except asyncio.QueueFull:
+            if not self._dropping:
+                log.warning("%s: event queue full; dropping events", self.component)
+            self._dropping = True
+
+    async def flush(self) -> None:
+        """Wait until every queued event has been written (or given up on)."""
+        if self._queue is not None:
+            await self._queue.join()
+
+    async def close(self) -> None:
+        """Stop the writer (queued events not yet written are dropped)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _allow(self, involved: dict[str, Any]) -> bool:
+        key = str(involved.get("uid") or
+                  f"{involved.get('kind')}/{involved.get('namespace')}/{involved.get('name')}")
+        now = time.monotonic()
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            if len(self._buckets) > _CACHE_SIZE:
+                self._buckets.clear()
+            bucket = self._buckets[key] = _Bucket(float(_SPAM_BURST), now)
+        bucket.tokens = min(float(_SPAM_BURST),
+                            bucket.tokens + (now - bucket.updated) / _SPAM_REFILL_SECONDS)
+        bucket.updated = now
+        if bucket.tokens < 1.0:
+            return False
+        bucket.tokens -= 1.0
+        return True
+
+    async def _writer(self) -> None:
+        assert self._queue is not None
+        while True:
+            pending = await self._queue.get()
+            try:
+                if self._allow(pending.involved):
+                    await self._write(pending)
+            except asyncio.CancelledError:
+                raise
+            except ApiError as exc:
+                # A terminating namespace refuses new Events (403/404); that is expected.
+                if exc.code not in (403, 404, 409):
+                    log.warning("%s: cannot write event %s: %s", self.component,
+                                pending.reason, exc.message)
+            except Exception:
+                log.warning("%s: cannot write event %s", self.component, pending.reason,
+                            exc_info=True)
+            finally:
+                self._queue.task_done()
+
+    async def _write(self, p: _Pending) -> None:
+        inv = p.involved
+        key = (str(inv.get("uid") or ""), str(inv.get("kind")), str(inv.get("namespace")),
+               str(inv.get("name")), str(inv.get("fieldPath") or ""), p.type, p.reason,
+               p.message)
+        now = _now()
+        seen = self._seen.get(key)
+        if seen is not None:
+            name, namespace, count = seen
+            try:
+                await self.client.patch(EVENTS, name, {"count": count + 1,
+                                                       "lastTimestamp": now}, namespace)
+            except ApiError as exc:
+                if exc.code != 404:
+                    raise
+            else:
+                self._seen[key] = (name, namespace, count + 1)
+                self._seen.move_to_end(key)
+                return
+        name = f"{inv.get('name') or 'unnamed'}.{time.time_ns():x}"
+        body: Obj = {
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": name, "namespace": p.namespace},
+            "involvedObject": inv, "reason": p.reason, "message": p.message,
+            "source": {"component": self.component, **({"host": self.host} if self.host
+                                                       else {})},
+            "firstTimestamp": now, "lastTimestamp": now, "count": 1, "type": p.type,
+            "reportingComponent": self.component, "reportingInstance": self.host,
+        }
+        await self.client.create(EVENTS, body, p.namespace)
+        self._seen[key] = (name, p.namespace, 1)
+        if len(self._seen) > _CACHE_SIZE:
+            self._seen.popitem(last=False)
