@@ -42,6 +42,8 @@ class ControllerOptions:
     terminated_pod_gc_threshold: int = 12500
     #: HPA sync period (--horizontal-pod-autoscaler-sync-period).
     hpa_sync_period: float = 15.0
+    #: Where the built-in local-path provisioner puts volumes on the nodes.
+    local_path_root: str = "/var/lib/kubesmith/storage"
     #: Namespace deletion retry/resync interval.
     namespace_sync_period: float = 300.0
     #: Extra per-controller worker counts (--concurrent-*-syncs); missing means the default.

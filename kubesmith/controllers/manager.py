@@ -30,6 +30,10 @@ log = logging.getLogger(__name__)
 #: Every controller by its upstream name (``--controllers`` accepts these, ``*`` for all and
 #: ``-name`` to disable one); the class is imported only when enabled.
 CONTROLLERS: dict[str, str] = {
+    "horizontal-pod-autoscaler-controller":
+        "kubesmith.controllers.hpa:HorizontalPodAutoscalerController",
+    "persistentvolume-binder-controller":
+        "kubesmith.controllers.volume.binder:PersistentVolumeController",
     "serviceaccount-controller": "kubesmith.controllers.serviceaccounts:ServiceAccountsController",
 }
 

@@ -1,0 +1,1 @@
+"""PersistentVolume binding and the built-in local-path provisioner."""
