@@ -347,6 +347,15 @@ _CONTROLLERS: tuple[RoleSpec, ...] = tuple(
             rule(("get", "list", "watch", "patch", "update", "delete"), "*", "*"),
             events_rule(),
         )),
+        ("horizontal-pod-autoscaler", (
+            rule(READ, AUTOSCALING, "horizontalpodautoscalers"),
+            rule("update", AUTOSCALING, "horizontalpodautoscalers/status"),
+            rule(("get", "update"), "*", "*/scale"),
+            rule("list", CORE, "pods"),
+            rule("list", "metrics.k8s.io", "pods"),
+            rule(("get", "list"), ("custom.metrics.k8s.io", "external.metrics.k8s.io"), "*"),
+            events_rule(),
+        )),
         ("job-controller", (
             rule(("get", "list", "watch", "update", "patch"), BATCH, "jobs"),
             rule("update", BATCH, "jobs/status"),
@@ -364,6 +373,17 @@ _CONTROLLERS: tuple[RoleSpec, ...] = tuple(
             rule(("patch", "update"), CORE, "nodes/status"),
             rule(("patch", "update"), CORE, "pods/status"),
             rule(("list", "watch", "get", "delete"), CORE, "pods"),
+            events_rule(),
+        )),
+        ("persistent-volume-binder", (
+            rule(("get", "list", "watch", "create", "update", "delete"), CORE,
+                 "persistentvolumes"),
+            rule("update", CORE, "persistentvolumes/status"),
+            rule(("get", "list", "watch", "update"), CORE, "persistentvolumeclaims"),
+            rule("update", CORE, "persistentvolumeclaims/status"),
+            rule(READ, CORE, "pods"),
+            rule(READ, STORAGE, "storageclasses"),
+            rule(("get", "list"), CORE, "nodes"),
             events_rule(),
         )),
         ("replicaset-controller", (
