@@ -132,6 +132,8 @@ def _server_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     p.add_argument("--advertise-address", default="",
                    help="address written into admin.kubeconfig (default: the bind address, "
                    "or 127.0.0.1 when binding to all addresses)")
+    p.add_argument("--service-account-legacy-tokens", action="store_true",
+                   help="also accept long-lived Secret-based ServiceAccount tokens")
     p.add_argument("--token-auth-file", type=Path, default=None, metavar="PATH",
                    help="static bearer tokens, CSV lines token,user,uid[,\"group1,group2\"] "
                    "(mode 0600)")
@@ -172,6 +174,9 @@ def _controller_manager_parser(sub: argparse._SubParsersAction[argparse.Argument
     p.add_argument("--leader-elect", default="true", choices=("true", "false"),
                    help="campaign for the kube-system/kube-controller-manager Lease so "
                    "only one replica acts (default: %(default)s)")
+    p.add_argument("--service-account-private-key-file", type=Path, default=None,
+                   metavar="PATH", help="ServiceAccount signing key: fill in legacy "
+                   "kubernetes.io/service-account-token Secrets (e.g. <data-dir>/pki/sa.key)")
     _leader_election_flags(p)
     _controller_flags(p)
 
@@ -202,7 +207,64 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     _server_parser(sub)
     _controller_manager_parser(sub)
+    _hollow_nodes_parser(sub)
     return p
+
+
+def _key_values(text: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise argparse.ArgumentTypeError(f"{item!r} is not key=value")
+        out[key] = value
+    return out
+
+
+def _taints(text: str) -> list[dict[str, str]]:
+    taints: list[dict[str, str]] = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key_value, sep, effect = item.rpartition(":")
+        if not sep or effect not in ("NoSchedule", "PreferNoSchedule", "NoExecute"):
+            raise argparse.ArgumentTypeError(
+                f"{item!r} is not key[=value]:Effect with Effect NoSchedule, "
+                "PreferNoSchedule or NoExecute")
+        key, _, value = key_value.partition("=")
+        taint = {"key": key, "effect": effect}
+        if value:
+            taint["value"] = value
+        taints.append(taint)
+    return taints
+
+
+def _hollow_nodes_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("hollow-nodes", help="run simulated nodes (KWOK-like)",
+                       description="Register N simulated nodes that renew their Leases and "
+                       "run the pods bound to them without containers: pods become "
+                       "Running/Ready, finite pods (restartPolicy Never/OnFailure) succeed.")
+    p.add_argument("--kubeconfig", required=True, type=Path,
+                   help="kubeconfig to act with (e.g. <data-dir>/admin.kubeconfig)")
+    p.add_argument("--count", type=int, required=True, help="how many nodes")
+    p.add_argument("--name-prefix", default="hollow-node-",
+                   help="node names are <prefix><index> (default: %(default)s)")
+    p.add_argument("--start-index", type=int, default=0,
+                   help="first index, to run several processes side by side")
+    p.add_argument("--cpu", default="8", help="capacity per node (default: %(default)s)")
+    p.add_argument("--memory", default="32Gi", help="capacity per node (default: %(default)s)")
+    p.add_argument("--pods", type=int, default=110,
+                   help="pod capacity per node (default: %(default)s)")
+    p.add_argument("--node-labels", type=_key_values, default={}, metavar="K=V,...",
+                   help="extra labels for every node")
+    p.add_argument("--register-with-taints", type=_taints, default=[],
+                   metavar="KEY[=VALUE]:EFFECT,...", help="taints for every node")
+    p.add_argument("--node-lease-duration-seconds", type=int, default=40,
+                   help="Lease duration (default: %(default)s)")
+    p.add_argument("--lease-renew-interval", type=duration, default=10.0, metavar="DURATION",
+                   help="how often each Lease is renewed (default: 10s)")
+    p.add_argument("--pod-ready-delay", type=duration, default=0.0, metavar="DURATION",
+                   help="simulated time from start to Ready (default: 0s)")
+    p.add_argument("--delete-nodes-on-exit", action="store_true",
+                   help="delete the Nodes when stopping (default: leave them to expire)")
 
 
 def _install_uvloop() -> None:
@@ -249,8 +311,32 @@ def _run_controller_manager(args: argparse.Namespace) -> int:
                            leader_elect=args.leader_elect == "true",
                            lease_duration=args.leader_elect_lease_duration,
                            renew_deadline=args.leader_elect_renew_deadline,
-                           retry_period=args.leader_elect_retry_period)
+                           retry_period=args.leader_elect_retry_period,
+                           service_account_private_key_file=str(
+                               args.service_account_private_key_file or ""))
     _run_until_signalled(run_controller_manager(config))
+    return 0
+
+
+def _run_hollow_nodes(args: argparse.Namespace) -> int:
+    from kubesmith.client import KubeconfigError, load_kubeconfig
+    from kubesmith.hollow.app import run_hollow_nodes
+
+    if args.count < 1:
+        print("kubesmith hollow-nodes: --count must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        load_kubeconfig(args.kubeconfig).close()
+    except KubeconfigError as exc:
+        print(f"kubesmith hollow-nodes: --kubeconfig: {exc}", file=sys.stderr)
+        return 2
+    _run_until_signalled(run_hollow_nodes(
+        str(args.kubeconfig), count=args.count, name_prefix=args.name_prefix,
+        start_index=args.start_index, cpu=args.cpu, memory=args.memory, pods=args.pods,
+        labels=args.node_labels, taints=args.register_with_taints,
+        lease_duration_seconds=args.node_lease_duration_seconds,
+        renew_interval=args.lease_renew_interval, pod_ready_delay=args.pod_ready_delay,
+        delete_nodes_on_exit=args.delete_nodes_on_exit))
     return 0
 
 
@@ -294,6 +380,7 @@ def _run_server(args: argparse.Namespace) -> int:
                           service_cluster_ip_range=args.service_cluster_ip_range,
                           service_node_port_range=node_ports,
                           token_auth_file=args.token_auth_file, encryption=encryption,
+                          service_account_legacy_tokens=args.service_account_legacy_tokens,
                           audit_policy_file=args.audit_policy_file,
                           audit_log_path=args.audit_log_path,
                           audit_log_maxsize=args.audit_log_maxsize,
@@ -312,7 +399,10 @@ def _run_server(args: argparse.Namespace) -> int:
             controllers.append(loop.create_task(run_controller_manager(ManagerConfig(
                 kubeconfig=str(config.data_dir / "controller-manager.kubeconfig"),
                 controllers=args.controllers.split(","),
-                options=_controller_options(args))), name="controller-manager"))
+                options=_controller_options(args),
+                service_account_private_key_file=str(config.data_dir / "pki" / "sa.key")
+                if args.service_account_legacy_tokens else "")),
+                name="controller-manager"))
         print(f"kubesmith server ready: export KUBECONFIG={kubeconfig}", flush=True)
         if args.ready_file:
             args.ready_file.write_text(str(os.getpid()))
@@ -353,6 +443,8 @@ def main(argv: list[str] | None = None) -> int:
         return _run_server(args)
     if args.command == "controller-manager":
         return _run_controller_manager(args)
+    if args.command == "hollow-nodes":
+        return _run_hollow_nodes(args)
     return 2
 
 

@@ -39,6 +39,9 @@ from kubesmith.api.watchcache import CacheEvent
 from kubesmith.apiserver import audit, handlers, pki, rbac, requestinfo, subresources
 from kubesmith.apiserver.admission import AdmissionChain, NamespaceLifecycle, RBACEscalation
 from kubesmith.apiserver.admission_plugins.defaultstorageclass import DefaultStorageClass
+from kubesmith.apiserver.admission_plugins.defaulttolerationseconds import (
+    DefaultTolerationSeconds,
+)
 from kubesmith.apiserver.admission_plugins.limitranger import LimitRanger
 from kubesmith.apiserver.admission_plugins.podsecurity import (
     PodSecurity,
@@ -106,6 +109,8 @@ class ServerConfig:
     encryption: EncryptionConfig | None = None
     service_cluster_ip_range: str = "10.96.0.0/12"
     service_node_port_range: tuple[int, int] = (30000, 32767)
+    # Accept legacy Secret-based ServiceAccount tokens (--service-account-legacy-tokens).
+    service_account_legacy_tokens: bool = False
 
     @property
     def endpoint_address(self) -> str:
@@ -127,7 +132,8 @@ class APIServer:
         self.registry: Registry = resources.registry
         self.discovery = Discovery(self.registry)
         self.openapi = OpenAPI(self.registry)
-        self.tokens = TokenService.load(config.data_dir / "pki" / "sa.key", resources)
+        self.tokens = TokenService.load(config.data_dir / "pki" / "sa.key", resources,
+                                        legacy=config.service_account_legacy_tokens)
         authenticators: list[Authenticator] = [X509Authenticator()]
         if config.token_auth_file is not None:
             authenticators.append(StaticTokenAuthenticator.from_file(config.token_auth_file))
@@ -146,6 +152,7 @@ class APIServer:
             LimitRanger(resources),
             ServiceAccount(resources),
             DefaultStorageClass(resources),
+            DefaultTolerationSeconds(),
             Priority(resources),
             RBACEscalation(EscalationGuard(self.rbac, self.authz)),
             NodeRestriction(resources),

@@ -29,6 +29,14 @@ class UserInfo:
         return out
 
 
+def service_account_user(namespace: str, name: str, uid: str,
+                         extra: dict[str, list[str]] | None = None) -> UserInfo:
+    """The user a ServiceAccount's token authenticates as, whatever kind of token it is."""
+    return UserInfo(f"system:serviceaccount:{namespace}:{name}", uid,
+                    ("system:serviceaccounts", f"system:serviceaccounts:{namespace}",
+                     AUTHENTICATED), extra or {})
+
+
 class Authenticator(Protocol):
     async def authenticate(self, request: web.Request) -> UserInfo | None:
         """The user behind ``request``, or None if this method does not apply."""

@@ -2,7 +2,7 @@
 (``system:node:<name>`` in ``system:nodes``) reaches what its kubelet needs, and only for
 itself.
 
-Authorization (upstream's node authorizer, without its graph cache): a node may
+Authorization (upstream's node authorizer): a node may
 
 * read the Secrets, ConfigMaps, PersistentVolumeClaims and ServiceAccounts used by pods
   bound to it (volumes, projected sources, env and envFrom, image pull secrets, the pod's
@@ -12,9 +12,12 @@ Authorization (upstream's node authorizer, without its graph cache): a node may
   pods; create and delete pods (mirror pods); update pod status; evict pods; write events;
   manage its Lease; create CSRs and TokenReviews/SubjectAccessReviews.
 
-Reads of referenced objects are computed from the watch cache on each request: pods bound
-to the node come from the cache's field values (``spec.nodeName``), so the cost is a scan
-of the pods cache — fine for lab and CI clusters; an index by node is the upgrade path.
+Referenced objects are read as a kubelet reads them: GET by name, or LIST/WATCH narrowed to
+one object by ``fieldSelector=metadata.name=<name>`` (request info carries that name).
+Relationships come from :class:`PodsByNode`, an index of the pods watch cache by
+``spec.nodeName`` kept current synchronously by the cache's own fan-out, so a decision
+costs O(pods on that node) rather than a scan of every pod (upstream keeps a graph of the
+same edges for the same reason).
 
 NodeRestriction (admission) then limits the writes those rules allow to the node's own
 objects: its Node, its Lease, pods bound to it (status, mirror pods, deletion, eviction).
@@ -28,6 +31,7 @@ from typing import Any
 from kubesmith.api import errors
 from kubesmith.api.resources import Resources
 from kubesmith.api.types import Obj
+from kubesmith.api.watchcache import CachedObject, CacheEvent, CacheWatcher, WatchCache
 from kubesmith.apiserver.admission import AdmissionRequest
 from kubesmith.apiserver.authn import UserInfo
 from kubesmith.apiserver.authz import Attributes, Decision
@@ -63,6 +67,10 @@ _NODE_RULES: dict[tuple[str, str], frozenset[str]] = {
 _REFERENCED = {("", "secrets"): "secrets", ("", "configmaps"): "configmaps",
                ("", "persistentvolumeclaims"): "pvcs", ("", "persistentvolumes"): "pvs",
                ("", "serviceaccounts"): "serviceaccounts"}
+# Secrets, ConfigMaps and claims may also be listed or watched one at a time (a
+# metadata.name field selector names the object), as kubelets read them; the rest only by GET.
+_LIST_ONE = ("get", "list", "watch")
+_READ_VERBS = {"secrets": _LIST_ONE, "configmaps": _LIST_ONE, "pvcs": _LIST_ONE}
 
 
 def node_name(user: UserInfo) -> str | None:
@@ -119,41 +127,106 @@ def _pod_references(pod: Obj) -> Iterator[tuple[str, str]]:
                 yield "configmaps", source["configMapKeyRef"]["name"]
 
 
+class PodsByNode:
+    """The pods watch cache indexed by ``spec.nodeName``, with each pod's references.
+
+    The index follows the cache through a watcher in direct (sink) mode: the cache hands it
+    every change while applying it, in the same step, so the index never lags the cache and
+    no task or queue is involved. If the cache closes its watchers (a re-list after the
+    storage watch failed) the index is rebuilt from the cache on the next lookup. A pod's
+    references are computed on first use and kept until the pod changes.
+    """
+
+    def __init__(self, resources: Resources) -> None:
+        self.resources = resources
+        self._watcher: CacheWatcher | None = None
+        self._cache: WatchCache | None = None
+        # The cache's object map when the index was built: a re-list replaces it.
+        self._objects: object = None
+        self._by_node: dict[str, dict[str, CachedObject]] = {}
+        self._node_of: dict[str, str] = {}
+        self._refs: dict[str, tuple[int, frozenset[tuple[str, str]]]] = {}
+
+    def _current(self) -> dict[str, dict[str, CachedObject]]:
+        pods = self.resources.for_kind("", "Pod")
+        if pods is None:
+            return {}
+        w = self._watcher
+        if w is None or w.closed or self._cache is not pods.cache or \
+                self._objects is not pods.cache.objects:
+            self._rebuild(pods.cache)
+        return self._by_node
+
+    def _rebuild(self, cache: WatchCache) -> None:
+        if self._watcher is not None and self._cache is not None:
+            self._cache.unwatch(self._watcher)
+        self._by_node, self._node_of, self._refs = {}, {}, {}
+        for cached in cache.objects.values():
+            self._place(cached)
+        # Nothing awaits between the snapshot above and registering: no change is missed.
+        watcher = cache.watch(namespace=None, predicate=None, since=cache.revision)
+        watcher.sink = self._apply
+        self._watcher, self._cache, self._objects = watcher, cache, cache.objects
+
+    def _place(self, cached: CachedObject) -> None:
+        node = cached.fields.get("spec.nodeName", "")
+        if node:
+            self._by_node.setdefault(node, {})[cached.key] = cached
+            self._node_of[cached.key] = node
+
+    def _remove(self, key: str) -> None:
+        self._refs.pop(key, None)
+        node = self._node_of.pop(key, None)
+        if node is None:
+            return
+        pods = self._by_node.get(node)
+        if pods is not None:
+            pods.pop(key, None)
+            if not pods:
+                del self._by_node[node]
+
+    def _apply(self, event: CacheEvent) -> bool:
+        self._remove(event.obj.key)
+        if event.type != "DELETED":
+            self._place(event.obj)
+        return True
+
+    def pods_on(self, node: str) -> list[CachedObject]:
+        """The pods bound to ``node`` now."""
+        return list(self._current().get(node, {}).values())
+
+    def references(self, cached: CachedObject) -> frozenset[tuple[str, str]]:
+        """(kind, name) of everything a pod uses (see :func:`_pod_references`)."""
+        hit = self._refs.get(cached.key)
+        if hit is not None and hit[0] == cached.revision:
+            return hit[1]
+        refs = frozenset(_pod_references(cached.obj))
+        self._refs[cached.key] = (cached.revision, refs)
+        return refs
+
+
 class NodeAuthorizer:
     """Authorizes node identities; has no opinion on anyone else."""
 
     def __init__(self, resources: Resources) -> None:
         self.resources = resources
+        self.pods = PodsByNode(resources)
 
-    def pods_on(self, node: str) -> Iterator[Obj]:
-        pods = self.resources.for_kind("", "Pod")
-        if pods is None:
-            return
-        for cached in list(pods.cache.objects.values()):
-            if cached.fields.get("spec.nodeName") == node:
-                yield cached.obj
-
-    def _references(self, node: str, namespace: str) -> dict[str, set[str]]:
-        found: dict[str, set[str]] = {k: set() for k in
-                                      ("secrets", "configmaps", "pvcs", "pvs",
-                                       "serviceaccounts")}
-        for pod in self.pods_on(node):
-            if pod.get("metadata", {}).get("namespace") != namespace and namespace:
-                continue
-            for kind, name in _pod_references(pod):
-                found[kind].add(name)
-        return found
+    def _uses(self, node: str, namespace: str, kind: str, name: str) -> bool:
+        """Whether a pod bound to ``node`` in ``namespace`` uses that object."""
+        wanted = (kind, name)
+        return any(cached.namespace == namespace and wanted in self.pods.references(cached)
+                   for cached in self.pods.pods_on(node))
 
     def _referenced_pv(self, node: str, name: str) -> bool:
         pvcs = self.resources.for_kind("", "PersistentVolumeClaim")
         if pvcs is None:
             return False
-        for pod in self.pods_on(node):
-            ns = pod.get("metadata", {}).get("namespace", "")
-            for kind, claim in _pod_references(pod):
+        for pod in self.pods.pods_on(node):
+            for kind, claim in self.pods.references(pod):
                 if kind != "pvcs":
                     continue
-                cached = pvcs.cache.get(pvcs.key(ns, claim))
+                cached = pvcs.cache.get(pvcs.key(pod.namespace, claim))
                 if cached is not None and \
                         cached.obj.get("spec", {}).get("volumeName") == name:
                     return True
@@ -169,23 +242,20 @@ class NodeAuthorizer:
         verbs = _NODE_RULES.get((attrs.group, resource))
         if verbs is not None and attrs.verb in verbs:
             return Decision.ALLOW, ""
+        no_relationship = f'no relationship found between node "{node}" and this object'
         if (attrs.group, resource) == ("", "serviceaccounts/token") and attrs.verb == "create":
-            used = self._references(node, attrs.namespace)["serviceaccounts"]
-            if attrs.name in used:
+            if self._uses(node, attrs.namespace, "serviceaccounts", attrs.name):
                 return Decision.ALLOW, ""
-            return Decision.NO_OPINION, (f'no relationship found between node "{node}" and '
-                                         f'this object')
+            return Decision.NO_OPINION, no_relationship
         kind = _REFERENCED.get((attrs.group, attrs.resource))
-        if kind is not None and not attrs.subresource and attrs.verb == "get" and attrs.name:
-            if kind == "pvs":
-                allowed = self._referenced_pv(node, attrs.name)
-            else:
-                allowed = attrs.name in self._references(node, attrs.namespace)[kind]
-            if allowed:
-                return Decision.ALLOW, ""
-            return Decision.NO_OPINION, (f'no relationship found between node "{node}" and '
-                                         f'this object')
-        return Decision.NO_OPINION, ""
+        if kind is None or attrs.subresource or not attrs.name or \
+                attrs.verb not in _READ_VERBS.get(kind, ("get",)):
+            return Decision.NO_OPINION, ""
+        if kind == "pvs":
+            allowed = self._referenced_pv(node, attrs.name)
+        else:
+            allowed = self._uses(node, attrs.namespace, kind, attrs.name)
+        return (Decision.ALLOW, "") if allowed else (Decision.NO_OPINION, no_relationship)
 
 
 class NodeRestriction:

@@ -4,12 +4,20 @@
 a collection is ``list``, or ``watch`` with ``?watch=true``), group "", version v1,
 namespace ns, resource pods, name, subresource status. Everything else (``/healthz``,
 ``/version``, ``/openapi/v2``) is a non-resource request, authorized by its path.
+
+A LIST or WATCH whose field selector pins ``metadata.name`` to one value (``?fieldSelector=
+metadata.name=s1``, how kubelets and ``kubectl get secret s1 --watch`` read single objects)
+carries that name, as upstream's RequestInfo does: it can only ever return that one object, so
+authorizers judge it like a request for the named object (RBAC ``resourceNames``, the Node
+authorizer's per-object rules).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from urllib.parse import unquote
+
+from kubesmith.api import errors, selectors
 
 _TRUE = ("true", "1")
 _NAMESPACE_SUBRESOURCES = ("status", "finalize")
@@ -67,9 +75,25 @@ def parse(method: str, path: str, query: dict[str, str]) -> RequestInfo:
     subresource = rest[2] if len(rest) > 2 else ""
     if not name and verb == "get":
         verb = "watch" if query.get("watch", "").lower() in _TRUE else "list"
+        name = _name_from_field_selector(query.get("fieldSelector", ""))
     elif not name and verb == "delete":
         verb = "deletecollection"
     elif name and verb == "get" and query.get("watch", "").lower() in _TRUE:
         verb = "watch"
     return RequestInfo(True, verb, path, prefix, group, version, namespace, resource,
                        subresource, name, tuple(rest))
+
+
+def _name_from_field_selector(text: str) -> str:
+    """The name a collection read's field selector pins (``metadata.name=<name>``, also
+    within an AND of terms: the result is still at most that one object), or ""."""
+    if "metadata.name" not in text:
+        return ""
+    try:
+        pinned = selectors.parse_field_selector(text).requires_exact_match("metadata.name")
+    except errors.StatusError:
+        return ""  # the handler answers the malformed selector with 400
+    # Only a name that could stand in a path (upstream's IsValidPathSegmentName).
+    if not pinned or pinned in (".", "..") or "/" in pinned or "%" in pinned:
+        return ""
+    return pinned

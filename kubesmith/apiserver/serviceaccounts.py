@@ -7,6 +7,11 @@ claims: ``iss``, ``sub`` (``system:serviceaccount:<ns>:<name>``), ``aud``, ``exp
 ServiceAccount (name and uid) and the object the token is bound to. A token is valid only
 while its ServiceAccount (same uid) and its bound object still exist, so deleting either
 revokes it, as upstream's bound tokens behave.
+
+With ``legacy`` on (``--service-account-legacy-tokens``) the same key also verifies the
+long-lived tokens of Secret-based ServiceAccount tokens (issuer ``kubernetes/serviceaccount``,
+see :mod:`.legacy_tokens`); a token is routed by its issuer, so each costs one signature
+check at most. With it off (the default) such tokens get 401.
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from kubesmith.api import errors
 from kubesmith.api.resources import Resources
 from kubesmith.api.types import Obj
-from kubesmith.apiserver.authn import AUTHENTICATED, UserInfo
+from kubesmith.apiserver.authn import UserInfo, service_account_user
+from kubesmith.apiserver.legacy_tokens import LEGACY_ISSUER, LegacyTokenValidator
 
 DEFAULT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 DEFAULT_EXPIRATION = 3600
@@ -52,6 +58,8 @@ class TokenService:
     key: ec.EllipticCurvePrivateKey
     resources: Resources
     issuer: str = DEFAULT_ISSUER
+    # Accepts legacy Secret-based tokens too when set.
+    legacy: LegacyTokenValidator | None = None
     # Verified signatures by token: ES256 verification costs far more than the rest of a
     # GET, and clients send the same token on every request. Only the signature check is
     # cached (for at most CLAIMS_TTL seconds, never past the token's expiry); whether the
@@ -60,12 +68,15 @@ class TokenService:
     _claims: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, key_path: Path, resources: Resources,
-             issuer: str = DEFAULT_ISSUER) -> TokenService:
+    def load(cls, key_path: Path, resources: Resources, issuer: str = DEFAULT_ISSUER, *,
+             legacy: bool = False) -> TokenService:
+        """The service for the key at ``key_path``; ``legacy`` also accepts Secret-based
+        tokens."""
         key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
         if not isinstance(key, ec.EllipticCurvePrivateKey):
             raise ValueError(f"{key_path}: the ServiceAccount key must be an EC key")
-        return cls(key, resources, issuer)
+        return cls(key, resources, issuer,
+                   LegacyTokenValidator(resources) if legacy else None)
 
     @property
     def api_audiences(self) -> list[str]:
@@ -163,9 +174,15 @@ class TokenService:
                      ) -> UserInfo | None:
         """The ServiceAccount a token stands for, or None if it is not (or no longer) a
         valid token of this cluster for one of ``audiences``."""
-        claims = self._verified_claims(token, audiences or self.api_audiences)
+        wanted = audiences or self.api_audiences
+        claims = self._verified_claims(token, wanted)
         if claims is None:
             return None
+        if claims.get("iss") == LEGACY_ISSUER:
+            # Legacy tokens carry no audience: they are meant for this API server only.
+            if self.legacy is None or not set(wanted) & set(self.api_audiences):
+                return None
+            return self.legacy.user(token, claims)
         private = claims.get("kubernetes.io")
         if not isinstance(private, dict):
             return None
@@ -185,28 +202,35 @@ class TokenService:
                                              str(bound.get("name", "")))
                 if bound_uid is None or bound_uid != bound.get("uid"):
                     return None
-        name = sa.get("name")
         extra = {"authentication.kubernetes.io/credential-id": [f"JTI={claims.get('jti')}"]}
         if isinstance(private.get("pod"), dict):
             extra["authentication.kubernetes.io/pod-name"] = [private["pod"]["name"]]
             extra["authentication.kubernetes.io/pod-uid"] = [private["pod"]["uid"]]
-        return UserInfo(f"system:serviceaccount:{namespace}:{name}", str(sa.get("uid", "")),
-                        ("system:serviceaccounts", f"system:serviceaccounts:{namespace}",
-                         AUTHENTICATED), extra)
-
+        return service_account_user(namespace, str(sa.get("name")), str(sa.get("uid", "")),
+                                    extra)
 
     def _verified_claims(self, token: str, audiences: list[str]) -> dict[str, Any] | None:
+        """The claims of a token signed with this cluster's key by a known issuer (the
+        bound-token issuer, or the legacy one when enabled), cached briefly."""
         now = time.time()
         key = token + "\x00" + "\x00".join(audiences)
         hit = self._claims.get(key)
         if hit is not None:
-            if hit[0] > now and hit[1].get("exp", 0) > now:
+            if hit[0] > now and hit[1].get("exp", now + 1) > now:
                 return hit[1]
             del self._claims[key]
         try:
-            claims: dict[str, Any] = jwt.decode(
-                token, self.key.public_key(), algorithms=["ES256"], audience=audiences,
-                issuer=self.issuer, options={"require": ["exp", "iat", "sub", "aud"]})
+            # Route by the (not yet trusted) issuer so a token costs one signature check.
+            issuer = jwt.decode(token, options={"verify_signature": False}).get("iss")
+            if issuer == self.issuer:
+                claims: dict[str, Any] = jwt.decode(
+                    token, self.key.public_key(), algorithms=["ES256"], audience=audiences,
+                    issuer=self.issuer, options={"require": ["exp", "iat", "sub", "aud"]})
+            elif issuer == LEGACY_ISSUER and self.legacy is not None:
+                claims = jwt.decode(token, self.key.public_key(), algorithms=["ES256"],
+                                    issuer=LEGACY_ISSUER, options={"require": ["sub"]})
+            else:
+                return None
         except jwt.PyJWTError:
             return None
         if len(self._claims) >= CLAIMS_CACHE_SIZE:

@@ -29,6 +29,8 @@ import logging
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
+from kubesmith.api.errors import StatusError
+
 K = TypeVar("K", bound=Hashable)
 
 log = logging.getLogger(__name__)
@@ -197,10 +199,17 @@ async def run_workers(queue: WorkQueue[K], n: int, reconcile: Reconcile[K], *,
             except asyncio.CancelledError:
                 queue.done(key)
                 raise
-            except Exception:
+            except Exception as exc:
+                # A refused request (409 after a concurrent change, 422, 403...) is part of
+                # a controller's normal life: name it without a traceback.
                 if max_retries is not None and queue.num_requeues(key) >= max_retries:
                     log.exception("dropping %r after %d retries", key, max_retries)
                     queue.forget(key)
+                elif isinstance(exc, StatusError):
+                    log.log(logging.DEBUG if exc.code == 409 else logging.WARNING,
+                            "reconcile %r: %s %s: %s; requeued with backoff", key, exc.code,
+                            exc.reason, exc.message)
+                    queue.add_rate_limited(key)
                 else:
                     log.warning("reconcile %r failed; requeued with backoff", key,
                                 exc_info=True)

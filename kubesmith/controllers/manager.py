@@ -17,6 +17,8 @@ import socket
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from kubesmith.client import Client
 from kubesmith.client.events import EventRecorder
@@ -90,6 +92,11 @@ class ManagerConfig:
     #: PEM of the cluster CA, published as ``kube-root-ca.crt`` (read from the kubeconfig
     #: when empty).
     ca_pem: bytes = b""
+    #: The ServiceAccount signing key (PEM file). When set, the tokens controller fills in
+    #: legacy ``kubernetes.io/service-account-token`` Secrets (upstream's
+    #: ``--service-account-private-key-file``); the API server accepts such tokens only
+    #: with ``--service-account-legacy-tokens``.
+    service_account_private_key_file: str = ""
 
 
 class ControllerManager:
@@ -132,13 +139,24 @@ class ControllerManager:
                 recorders.append(recorder)
                 controllers.append(cls(ControllerContext(
                     client, informers, recorder, self.config.options, ca_pem)))
+            runners: list[Any] = [*controllers]
+            if self.config.service_account_private_key_file:
+                # Signing needs the key, not a role: it acts as the manager itself, as
+                # upstream's tokens controller does.
+                from kubesmith.controllers.serviceaccount_tokens import (
+                    ServiceAccountTokensController,
+                )
+
+                key = await asyncio.to_thread(
+                    Path(self.config.service_account_private_key_file).read_bytes)
+                runners.append(ServiceAccountTokensController(root, key, ca_pem,
+                                                              informers=informers))
             informers.start()
             log.info("controller manager %s: running %s", self.identity,
                      ", ".join(self.names))
             async with asyncio.TaskGroup() as group:
-                for controller in controllers:
-                    group.create_task(_supervise(controller),
-                                      name=f"controller-{controller.name}")
+                for runner in runners:
+                    group.create_task(_supervise(runner), name=f"controller-{runner.name}")
         finally:
             await informers.stop()
             for recorder in recorders:
@@ -146,7 +164,7 @@ class ControllerManager:
             await credentials.close()
 
 
-async def _supervise(controller: Controller) -> None:
+async def _supervise(controller: Any) -> None:
     delay = 1.0
     while True:
         try:

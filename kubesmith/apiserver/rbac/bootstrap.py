@@ -329,6 +329,17 @@ _CONTROLLERS: tuple[RoleSpec, ...] = tuple(
             rule(("get", "list", "watch", "update"), CORE, "pods"),
             events_rule(),
         )),
+        ("disruption-controller", (
+            rule(READ, (EXTENSIONS, APPS), "deployments"),
+            rule(READ, (APPS, EXTENSIONS), "replicasets"),
+            rule(READ, CORE, "replicationcontrollers"),
+            rule(READ, POLICY, "poddisruptionbudgets"),
+            rule(READ, APPS, "statefulsets"),
+            rule("update", POLICY, "poddisruptionbudgets/status"),
+            rule(("patch", "update"), CORE, "pods/status"),
+            rule("get", "*", "*/scale"),
+            events_rule(),
+        )),
         ("endpoint-controller", (
             rule(READ, CORE, "services", "pods"),
             rule(("get", "list", "watch", "create", "update", "delete"), CORE, "endpoints"),
@@ -391,6 +402,10 @@ _CONTROLLERS: tuple[RoleSpec, ...] = tuple(
             rule("update", (APPS, EXTENSIONS), "replicasets/status"),
             rule("update", (APPS, EXTENSIONS), "replicasets/finalizers"),
             rule(("list", "watch", "patch", "create", "delete"), CORE, "pods"),
+            events_rule(),
+        )),
+        ("root-ca-cert-publisher", (
+            rule(("create", "update"), CORE, "configmaps"),
             events_rule(),
         )),
         ("service-account-controller", (
