@@ -496,7 +496,7 @@ class ResourceStore:
                 f"{opts.precondition_rv}, ResourceVersion in object meta: "
                 f"{meta.get('resourceVersion')}", self.rt.group)
         finalizers: list[str] = list(meta.get("finalizers") or [])
-        policy = _propagation(opts)
+        policy = _propagation(opts) or self.strategy.default_propagation
         changed = False
         if policy == "Orphan" and "orphan" not in finalizers and \
                 not meta.get("deletionTimestamp"):

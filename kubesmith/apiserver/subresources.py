@@ -32,6 +32,7 @@ from kubesmith.api.strategies.base import Strategy
 from kubesmith.api.types import Obj
 from kubesmith.apiserver import handlers, negotiation, patching
 from kubesmith.apiserver.authz import Attributes, Decision
+from kubesmith.apiserver.eviction import admit_eviction
 from kubesmith.apiserver.requestinfo import RequestInfo
 
 Handler = Callable[[handlers.RequestContext], Awaitable[web.StreamResponse]]
@@ -228,6 +229,8 @@ async def pod_eviction(ctx: handlers.RequestContext) -> web.StreamResponse:
     del_opts = eviction.get("deleteOptions") or {}
     if isinstance(del_opts, dict) and "gracePeriodSeconds" in del_opts:
         opts.grace_period_seconds = int(del_opts["gracePeriodSeconds"])
+    pod = (await ctx.rs.get(ctx.namespace, ctx.info.name)).obj
+    await admit_eviction(ctx.server.resources, pod, ctx.dry_run)
     await ctx.rs.delete(ctx.namespace, ctx.info.name, opts)
     return ctx.respond({"kind": "Status", "apiVersion": "v1", "metadata": {},
                         "status": "Success", "code": 201}, 201)

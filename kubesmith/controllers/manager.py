@@ -32,11 +32,31 @@ log = logging.getLogger(__name__)
 #: Every controller by its upstream name (``--controllers`` accepts these, ``*`` for all and
 #: ``-name`` to disable one); the class is imported only when enabled.
 CONTROLLERS: dict[str, str] = {
+    "cronjob-controller": "kubesmith.controllers.cronjob:CronJobController",
+    "daemonset-controller": "kubesmith.controllers.daemonset:DaemonSetController",
+    "deployment-controller": "kubesmith.controllers.deployment:DeploymentController",
+    "disruption-controller": "kubesmith.controllers.disruption:DisruptionController",
+    "endpoints-controller": "kubesmith.controllers.endpoints:EndpointsController",
+    "endpointslice-controller": "kubesmith.controllers.endpointslice:EndpointSliceController",
+    "garbage-collector-controller":
+        "kubesmith.controllers.garbagecollector:GarbageCollector",
     "horizontal-pod-autoscaler-controller":
         "kubesmith.controllers.hpa:HorizontalPodAutoscalerController",
+    "job-controller": "kubesmith.controllers.job:JobController",
+    "namespace-controller": "kubesmith.controllers.namespace:NamespaceController",
+    "node-ipam-controller": "kubesmith.controllers.nodeipam:NodeIpamController",
+    "node-lifecycle-controller": "kubesmith.controllers.nodelifecycle:NodeLifecycleController",
     "persistentvolume-binder-controller":
         "kubesmith.controllers.volume.binder:PersistentVolumeController",
+    "pod-garbage-collector-controller": "kubesmith.controllers.podgc:PodGCController",
+    "replicaset-controller": "kubesmith.controllers.replicaset:ReplicaSetController",
+    "replicationcontroller-controller": "kubesmith.controllers.replicaset:ReplicationManager",
+    "root-ca-certificate-publisher-controller":
+        "kubesmith.controllers.rootca:RootCACertPublisher",
     "serviceaccount-controller": "kubesmith.controllers.serviceaccounts:ServiceAccountsController",
+    "statefulset-controller": "kubesmith.controllers.statefulset:StatefulSetController",
+    "ttl-after-finished-controller":
+        "kubesmith.controllers.ttl_after_finished:TTLAfterFinishedController",
 }
 
 #: Controllers upstream leaves off unless named (none of ours yet).

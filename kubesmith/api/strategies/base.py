@@ -18,6 +18,27 @@ from kubesmith.api.types import Obj
 # Metadata a status write may not change (upstream's ResetObjectMetaForStatus).
 _STATUS_RESET_META = ("deletionTimestamp", "generation", "labels", "annotations",
                       "finalizers", "ownerReferences")
+# Upstream's status strategies for these kinds only put the spec back: metadata written
+# with the status sticks (the deployment controller sets its revision annotation that way).
+# The Deployment's also keeps its labels.
+_STATUS_SPEC_ONLY = ("deletionTimestamp", "generation")
+_STATUS_RESET_META_BY_KIND: dict[tuple[str, str], tuple[str, ...]] = {
+    ("apps", "Deployment"): (*_STATUS_SPEC_ONLY, "labels"),
+    ("apps", "ReplicaSet"): _STATUS_SPEC_ONLY,
+    ("apps", "DaemonSet"): _STATUS_SPEC_ONLY,
+    ("apps", "StatefulSet"): _STATUS_SPEC_ONLY,
+    ("", "ReplicationController"): _STATUS_SPEC_ONLY,
+    ("batch", "Job"): _STATUS_SPEC_ONLY,
+    ("batch", "CronJob"): _STATUS_SPEC_ONLY,
+    ("autoscaling", "HorizontalPodAutoscaler"): _STATUS_SPEC_ONLY,
+    ("policy", "PodDisruptionBudget"): _STATUS_SPEC_ONLY,
+}
+
+
+# Kinds whose dependents a DELETE without propagationPolicy orphans (upstream's
+# DefaultGarbageCollectionPolicy for the versions served here); the rest cascade in the
+# background.
+_ORPHAN_BY_DEFAULT = frozenset({("", "ReplicationController"), ("batch", "Job")})
 
 
 class Strategy:
@@ -41,6 +62,11 @@ class Strategy:
         """Upstream's SetDefaults for the kind (in place)."""
         if self._defaulter is not None:
             self._defaulter(obj)
+
+    @property
+    def default_propagation(self) -> str | None:
+        """The propagation policy of a DELETE that names none (None: Background)."""
+        return "Orphan" if (self.rt.group, self.rt.kind) in _ORPHAN_BY_DEFAULT else None
 
     def prepare_for_create(self, obj: Obj) -> None:
         """Reset what a client may not set on create."""
@@ -86,7 +112,8 @@ class Strategy:
                 new[key] = value
         new_meta = new["metadata"]
         old_meta = old.get("metadata", {})
-        for f in _STATUS_RESET_META:
+        for f in _STATUS_RESET_META_BY_KIND.get((self.rt.group, self.rt.kind),
+                                                _STATUS_RESET_META):
             if f in old_meta:
                 new_meta[f] = old_meta[f]
             else:

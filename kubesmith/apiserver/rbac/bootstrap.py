@@ -397,10 +397,22 @@ _CONTROLLERS: tuple[RoleSpec, ...] = tuple(
             rule(("get", "list"), CORE, "nodes"),
             events_rule(),
         )),
+        ("pod-garbage-collector", (
+            rule(("list", "watch", "delete"), CORE, "pods"),
+            rule(("get", "list", "watch"), CORE, "nodes"),
+            rule("patch", CORE, "pods/status"),
+        )),
         ("replicaset-controller", (
             rule(("get", "list", "watch", "update"), (APPS, EXTENSIONS), "replicasets"),
             rule("update", (APPS, EXTENSIONS), "replicasets/status"),
             rule("update", (APPS, EXTENSIONS), "replicasets/finalizers"),
+            rule(("list", "watch", "patch", "create", "delete"), CORE, "pods"),
+            events_rule(),
+        )),
+        ("replication-controller", (
+            rule(("get", "list", "watch", "update"), CORE, "replicationcontrollers"),
+            rule("update", CORE, "replicationcontrollers/status"),
+            rule("update", CORE, "replicationcontrollers/finalizers"),
             rule(("list", "watch", "patch", "create", "delete"), CORE, "pods"),
             events_rule(),
         )),

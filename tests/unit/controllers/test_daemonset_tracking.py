@@ -1,0 +1,37 @@
+"""The DaemonSet controller's expectations and failed-pod backoff."""
+
+from __future__ import annotations
+
+from kubesmith.controllers.daemonset.tracking import Expectations, FailedPodBackoff
+
+
+def test_expectations_wait_for_every_observation_or_timeout() -> None:
+    exp = Expectations()
+    assert exp.satisfied("ns/ds")  # nothing pending
+    exp.expect("ns/ds", 2, 1)
+    exp.creation_observed("ns/ds")
+    exp.deletion_observed("ns/ds")
+    assert not exp.satisfied("ns/ds")
+    exp.lower("ns/ds", 1, 0)  # the second creation was never attempted
+    assert exp.satisfied("ns/ds")
+    exp.expect("ns/ds", 1, 0)
+    exp.forget("ns/ds")
+    assert exp.satisfied("ns/ds")
+    stale = Expectations(timeout=0.0)
+    stale.expect("ns/ds", 5, 5)
+    assert stale.satisfied("ns/ds")
+
+
+def test_backoff_doubles_caps_and_resets_after_quiet_period() -> None:
+    backoff = FailedPodBackoff(initial=1.0, maximum=4.0)
+    assert backoff.in_backoff("k", now=0.0) is None
+    backoff.step("k", now=0.0)
+    assert backoff.in_backoff("k", now=0.5) == 0.5
+    assert backoff.in_backoff("k", now=1.0) is None
+    for stamp in (1.0, 3.0, 7.0):
+        backoff.step("k", now=stamp)
+    assert backoff.in_backoff("k", now=7.0) == 4.0  # 1 -> 2 -> 4 -> capped at 4
+    backoff.step("k", now=100.0)  # quiet for more than twice the maximum: start over
+    assert backoff.in_backoff("k", now=100.0) == 1.0
+    backoff.gc(now=1000.0)
+    assert backoff.in_backoff("k", now=1000.0) is None
