@@ -32,7 +32,8 @@ from typing import Any, ClassVar
 from kubesmith.api import gofmt
 from kubesmith.api.selectors import LabelSelector, SelectorError, label_selector_from_object
 from kubesmith.api.types import Obj
-from kubesmith.client import ApiError
+from kubesmith.client import ApiError, object_key
+from kubesmith.client.discovery import RestMapper, discover
 from kubesmith.client.rest import (
     DEPLOYMENTS,
     PODDISRUPTIONBUDGETS,
@@ -42,15 +43,17 @@ from kubesmith.client.rest import (
     STATEFULSETS,
 )
 from kubesmith.controllers.base import Controller, ControllerContext
-from kubesmith.controllers.garbagecollector.discovery import RestMapper, discover
 from kubesmith.controllers.util import (
+    NAMESPACE_INDEX,
     controller_ref,
     get_condition,
+    index_by_namespace,
     is_pod_ready,
     labels_of,
     meta,
     now_rfc3339,
     parse_rfc3339,
+    scaled_value,
     set_condition,
 )
 
@@ -69,37 +72,19 @@ DELETION_TIMEOUT = timedelta(minutes=2)
 STALE_POD_DISRUPTION_TIMEOUT = timedelta(minutes=2)
 
 POD_KEY_PREFIX = "pod:"
-_BY_NAMESPACE = "namespace"
 
 
 class BudgetError(Exception):
     """The budget's status cannot be computed (the message is shown in its condition)."""
 
 
-def _by_namespace(obj: Obj) -> list[str]:
-    return [str(meta(obj).get("namespace") or "")]
-
-
-def scaled_value(value: Any, total: int, round_up: bool = True) -> int:
-    """An IntOrString resolved against ``total`` (upstream's
-    ``GetScaledValueFromIntOrPercent``): integers as they are, ``"N%"`` of ``total``."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if not isinstance(value, str):
-        raise BudgetError("invalid value for IntOrString: invalid type: neither int nor "
-                          "percentage")
-    if not value.endswith("%"):
-        raise BudgetError("invalid value for IntOrString: invalid type: string is not a "
-                          "percentage")
-    digits = value[:-1]
+def budget_count(value: Any, total: int) -> int:
+    """``minAvailable``/``maxUnavailable`` as a number of pods out of ``total`` (percentages
+    rounded up, as upstream); a bad value makes the budget's status uncomputable."""
     try:
-        percent = int(digits)
-    except ValueError:
-        raise BudgetError(f"invalid value for IntOrString: invalid value {gofmt.quote(value)}: "
-                          f"strconv.Atoi: parsing {gofmt.quote(digits)}: invalid syntax"
-                          ) from None
-    # integer arithmetic: exact where upstream's float64 arithmetic is exact too
-    return -(-percent * total // 100) if round_up else percent * total // 100
+        return scaled_value(value, total, round_up=True, default=None)
+    except ValueError as exc:
+        raise BudgetError(str(exc)) from None
 
 
 def go_selector_string(selector: Any) -> str:
@@ -252,8 +237,8 @@ class DisruptionController(Controller):
         self.replicasets = self.informer(REPLICASETS)
         self.deployments = self.informer(DEPLOYMENTS)
         self.statefulsets = self.informer(STATEFULSETS)
-        self.pdbs.add_index(_BY_NAMESPACE, _by_namespace)
-        self.pods.add_index(_BY_NAMESPACE, _by_namespace)
+        self.pdbs.add_index(NAMESPACE_INDEX, index_by_namespace)
+        self.pods.add_index(NAMESPACE_INDEX, index_by_namespace)
         self.pdbs.add_handlers(on_add=self.enqueue,
                                on_update=lambda _old, new: self.enqueue(new),
                                on_delete=self.enqueue)
@@ -267,7 +252,7 @@ class DisruptionController(Controller):
     def _budgets_for(self, pod: Obj) -> list[Obj]:
         labels = labels_of(pod)
         found = []
-        for pdb in self.pdbs.by_index(_BY_NAMESPACE, str(meta(pod).get("namespace") or "")):
+        for pdb in self.pdbs.by_index(NAMESPACE_INDEX, str(meta(pod).get("namespace") or "")):
             try:
                 if _selector(pdb).matches(labels):
                     found.append(pdb)
@@ -292,7 +277,7 @@ class DisruptionController(Controller):
     def _check_stale_disruption(self, pod: Obj) -> None:
         wait = stale_disruption_wait(pod, datetime.now(UTC))
         if wait is not None:
-            self.queue.add_after(POD_KEY_PREFIX + _key(pod), wait)
+            self.queue.add_after(POD_KEY_PREFIX + object_key(pod), wait)
 
     def _pod_added(self, pod: Obj) -> None:
         self._enqueue_budgets(pod)
@@ -332,7 +317,7 @@ class DisruptionController(Controller):
             self.recorder.event(pdb, "Warning", "NoPods", f"Failed to get pods: {exc}")
             raise
         namespace = str(meta(pdb).get("namespace") or "")
-        pods = [p for p in self.pods.by_index(_BY_NAMESPACE, namespace)
+        pods = [p for p in self.pods.by_index(NAMESPACE_INDEX, namespace)
                 if selector.matches(labels_of(p))]
         if not pods:
             self.recorder.event(pdb, "Normal", "NoPods", "No matching pods found")
@@ -363,7 +348,7 @@ class DisruptionController(Controller):
         if status is not None:
             await self._write_status(pdb, status)
         if disrupted.recheck is not None:
-            self.queue.add_after(_key(pdb), (disrupted.recheck - now).total_seconds())
+            self.queue.add_after(object_key(pdb), (disrupted.recheck - now).total_seconds())
 
     async def _fail_safe(self, pdb: Obj, message: str) -> None:
         """Allow no disruption while the budget cannot be computed (upstream's failSafe)."""
@@ -384,7 +369,7 @@ class DisruptionController(Controller):
         spec = pdb.get("spec") or {}
         if spec.get("maxUnavailable") is not None:
             expected, unmanaged = await self._expected_scale(pods)
-            desired = max(expected - scaled_value(spec["maxUnavailable"], expected), 0)
+            desired = max(expected - budget_count(spec["maxUnavailable"], expected), 0)
             return expected, desired, unmanaged
         min_available = spec.get("minAvailable")
         if min_available is None:
@@ -392,7 +377,7 @@ class DisruptionController(Controller):
         if isinstance(min_available, int) and not isinstance(min_available, bool):
             return len(pods), min_available, []
         expected, unmanaged = await self._expected_scale(pods)
-        return expected, scaled_value(min_available, expected), unmanaged
+        return expected, budget_count(min_available, expected), unmanaged
 
     async def _expected_scale(self, pods: list[Obj]) -> tuple[int, list[str]]:
         """The summed scale of the pods' controllers, each counted once."""
@@ -491,11 +476,6 @@ class DisruptionController(Controller):
         updated.setdefault("status", {})["conditions"] = conditions
         await self.client.replace(PODS, updated, subresource="status")
         log.info("pod %s: reset stale DisruptionTarget condition to False", key)
-
-
-def _key(obj: Obj) -> str:
-    m = meta(obj)
-    return f"{m.get('namespace')}/{m.get('name')}"
 
 
 def _selector(pdb: Obj) -> LabelSelector:

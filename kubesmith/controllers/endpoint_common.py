@@ -18,7 +18,9 @@ from typing import Any
 from kubesmith.api.types import Obj
 from kubesmith.client import Informer, object_key
 from kubesmith.controllers.util import (
+    NAMESPACE_INDEX,
     get_condition,
+    index_by_namespace,
     is_pod_ready,
     is_terminating,
     labels_of,
@@ -31,15 +33,9 @@ from kubesmith.controllers.util import (
 HEADLESS_LABEL = "service.kubernetes.io/headless"
 #: When the change that this Endpoints/EndpointSlice version reflects happened.
 LAST_CHANGE_TRIGGER_TIME = "endpoints.kubernetes.io/last-change-trigger-time"
-#: The informer index of pods and Services by namespace.
-NAMESPACE_INDEX = "namespace"
 
 IPV4 = "IPv4"
 IPV6 = "IPv6"
-
-
-def _namespace_index(obj: Obj) -> list[str]:
-    return [str(meta(obj).get("namespace") or "")]
 
 
 def service_selector(service: Obj) -> dict[str, str] | None:
@@ -189,8 +185,8 @@ class ServicePods:
         self.services = services
         self.pods = pods
         self._enqueue = enqueue
-        services.add_index(NAMESPACE_INDEX, _namespace_index)
-        pods.add_index(NAMESPACE_INDEX, _namespace_index)
+        services.add_index(NAMESPACE_INDEX, index_by_namespace)
+        pods.add_index(NAMESPACE_INDEX, index_by_namespace)
         pods.add_handlers(on_add=self._pod_added, on_update=self._pod_updated,
                           on_delete=self._pod_added)
 

@@ -43,8 +43,7 @@ from kubesmith.controllers.endpoint_common import (
     should_pod_be_in_endpoints,
     should_set_hostname,
 )
-from kubesmith.controllers.job.pod_control import is_namespace_terminating
-from kubesmith.controllers.util import is_pod_ready, labels_of, meta
+from kubesmith.controllers.util import is_namespace_terminating, is_pod_ready, labels_of, meta
 
 #: Most addresses one Endpoints object carries; beyond, it is truncated and annotated.
 MAX_CAPACITY = 1000

@@ -25,7 +25,14 @@ from kubesmith.api.validation.quantity import QuantityError, parse_quantity
 from kubesmith.client import ApiError
 from kubesmith.client.rest import HORIZONTALPODAUTOSCALERS, PODS
 from kubesmith.controllers.base import Controller, ControllerContext
-from kubesmith.controllers.util import is_pod_ready, meta, now_rfc3339, set_condition
+from kubesmith.controllers.util import (
+    NAMESPACE_INDEX,
+    index_by_namespace,
+    is_pod_ready,
+    meta,
+    now_rfc3339,
+    set_condition,
+)
 
 TOLERANCE = 0.1
 DOWNSCALE_WINDOW = 300.0
@@ -66,7 +73,7 @@ class HorizontalPodAutoscalerController(Controller):
         self.hpas = self.informer(HORIZONTALPODAUTOSCALERS)
         self.hpas.add_handlers(on_add=self.enqueue, on_update=lambda _o, n: self.enqueue(n))
         self.pods = self.informer(PODS)
-        self.pods.add_index("namespace", lambda p: [meta(p).get("namespace", "")])
+        self.pods.add_index(NAMESPACE_INDEX, index_by_namespace)
         # hpa key -> [(monotonic time, recommendation)]
         self._recommendations: dict[str, list[tuple[float, int]]] = {}
         self._scale_paths: dict[tuple[str, str], str] = {}

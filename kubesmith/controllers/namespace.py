@@ -35,9 +35,9 @@ import orjson
 
 from kubesmith.api.types import Obj
 from kubesmith.client import ApiError, ExponentialBackoff, WorkQueue
+from kubesmith.client.discovery import APIResource, discover
 from kubesmith.client.rest import NAMESPACES
 from kubesmith.controllers.base import Controller, ControllerContext
-from kubesmith.controllers.garbagecollector.discovery import APIResource, discover
 from kubesmith.controllers.util import parse_rfc3339, set_condition
 
 log = logging.getLogger(__name__)

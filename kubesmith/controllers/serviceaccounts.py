@@ -13,6 +13,7 @@ from typing import Any
 from kubesmith.client import ApiError
 from kubesmith.client.rest import NAMESPACES, SERVICEACCOUNTS
 from kubesmith.controllers.base import Controller, ControllerContext
+from kubesmith.controllers.util import is_namespace_terminating
 
 DEFAULT_SERVICEACCOUNT = "default"
 
@@ -49,7 +50,6 @@ class ServiceAccountsController(Controller):
             # Someone (or our previous attempt) created it first, or the namespace went away
             # or began terminating meanwhile: nothing to do. Any other refusal (e.g. our
             # role binding is missing) is retried with backoff.
-            if exc.code in (409, 404) or (exc.code == 403 and
-                                           "being terminated" in exc.message):
+            if exc.code in (409, 404) or (exc.code == 403 and is_namespace_terminating(exc)):
                 return
             raise

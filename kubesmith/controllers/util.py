@@ -1,18 +1,31 @@
-"""Small helpers every controller needs: owner references, pod state, conditions and
-timestamps — one definition each so controllers agree on what "active" or "ready" means."""
+"""Small helpers every controller needs: owner references, the namespace index, pod state,
+conditions, timestamps and what an API refusal means — one definition each so controllers
+agree on what "active" or "ready" means."""
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import Any
 
+from kubesmith.api import gofmt
 from kubesmith.api.selectors import LabelSelector, label_selector_from_object
 from kubesmith.api.types import Obj
+from kubesmith.client import ApiError
+
+#: Informer index of objects by namespace (:func:`index_by_namespace`). One name for every
+#: controller: informers are shared, so the index is built once per resource.
+NAMESPACE_INDEX = "namespace"
 
 
 def now_rfc3339() -> str:
     """The current time as the API writes timestamps (seconds precision, UTC)."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_rfc3339(datetime.now(UTC))
+
+
+def format_rfc3339(when: datetime) -> str:
+    """``when`` (a UTC time) as the API writes timestamps (seconds precision)."""
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_rfc3339(value: str | None) -> datetime | None:
@@ -49,6 +62,16 @@ def controller_ref(obj: Obj) -> dict[str, Any] | None:
     return None
 
 
+def uid_of(obj: Obj) -> str:
+    """``metadata.uid`` ('' when missing)."""
+    return str(meta(obj).get("uid") or "")
+
+
+def index_by_namespace(obj: Obj) -> list[str]:
+    """Informer index function for :data:`NAMESPACE_INDEX`: the object's namespace."""
+    return [str(meta(obj).get("namespace") or "")]
+
+
 def is_controlled_by(obj: Obj, owner: Obj) -> bool:
     """Whether ``owner`` is ``obj``'s controller (by uid)."""
     ref = controller_ref(obj)
@@ -70,10 +93,34 @@ def selector_of(obj: Obj) -> LabelSelector:
     return label_selector_from_object(sel)
 
 
+def int_value(value: Any, default: int = 0) -> int:
+    """``value`` when it is an integer (a bool is not), else ``default``: a numeric field
+    read from a decoded object."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
 def labels_of(obj: Obj) -> dict[str, str]:
     """``metadata.labels`` (empty when missing)."""
     found: dict[str, str] = meta(obj).get("labels") or {}
     return found
+
+
+# ---- API errors ---------------------------------------------------------------------------
+
+def is_namespace_terminating(exc: ApiError) -> bool:
+    """Whether the server refused a create because the namespace is being deleted (the
+    ``NamespaceTerminating`` cause, or the lifecycle admission's message): expected while
+    a namespace goes away, so controllers record no failure for it."""
+    causes = (exc.details or {}).get("causes") or []
+    return any(isinstance(c, dict) and c.get("type") == "NamespaceTerminating"
+               for c in causes) or "being terminated" in exc.message
+
+
+def error_message(error: BaseException) -> str:
+    """What an error says (an API Status's message, as upstream's ``err.Error()``)."""
+    if isinstance(error, ApiError):
+        return error.message
+    return str(error) or type(error).__name__
 
 
 # ---- pods ---------------------------------------------------------------------------------
@@ -153,3 +200,32 @@ def remove_condition(status: dict[str, Any], type_: str) -> bool:
         return False
     status["conditions"] = kept
     return True
+
+
+# ---- int-or-percent -----------------------------------------------------------------------
+
+def scaled_value(value: Any, total: int, *, round_up: bool,
+                 default: int | str | None = 0) -> int:
+    """An IntOrString as a count of ``total`` (upstream
+    ``intstr.GetScaledValueFromIntOrPercent``): integers as they are, ``"N%"`` of ``total``
+    rounded up or down. ``default`` stands in for a missing value (None: a missing value is
+    invalid too). Raises ValueError with upstream's message for a bad value."""
+    if value is None:
+        value = default
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("invalid value for IntOrString: invalid type: neither int nor "
+                         "percentage")
+    if not value.endswith("%"):
+        raise ValueError("invalid value for IntOrString: invalid type: string is not a "
+                         "percentage")
+    digits = value[:-1]
+    try:
+        percent = int(digits)
+    except ValueError:
+        raise ValueError(f"invalid value for IntOrString: invalid value {gofmt.quote(value)}: "
+                         f"strconv.Atoi: parsing {gofmt.quote(digits)}: invalid syntax"
+                         ) from None
+    exact = percent * total / 100
+    return math.ceil(exact) if round_up else math.floor(exact)

@@ -40,13 +40,15 @@ from kubesmith.controllers.cronjob.schedule import (
     parse_schedule,
 )
 from kubesmith.controllers.job.conditions import COMPLETE, FAILED, finished_type
-from kubesmith.controllers.job.pods import uid_of
+from kubesmith.controllers.ownership import Owners
 from kubesmith.controllers.util import (
     controller_ref,
     is_controlled_by,
+    is_namespace_terminating,
     is_terminating,
     meta,
     parse_rfc3339,
+    uid_of,
 )
 
 log = logging.getLogger(__name__)
@@ -89,6 +91,7 @@ class CronJobController(Controller):
     def __init__(self, ctx: ControllerContext) -> None:
         super().__init__(ctx)
         self.cronjobs = self.informer(CRONJOBS)
+        self.owners = Owners(self.cronjobs, "CronJob", "batch/v1")
         self.jobs = self.informer(JOBS)
         self.jobs.add_index(CRONJOB_INDEX, _cronjob_of)
         self.cronjobs.add_handlers(on_add=self.enqueue, on_update=self._cronjob_updated,
@@ -104,13 +107,8 @@ class CronJobController(Controller):
     # ---- event handlers ---------------------------------------------------------------
 
     def _owner_key(self, job: Obj, ref: dict[str, Any] | None) -> str | None:
-        if ref is None or ref.get("kind") != "CronJob":
-            return None
-        key = f"{meta(job).get('namespace')}/{ref.get('name')}"
-        owner = self.cronjobs.get(key)
-        if owner is None or uid_of(owner) != ref.get("uid"):
-            return None
-        return key
+        owner = self.owners.resolve(str(meta(job).get("namespace")), ref)
+        return None if owner is None else object_key(owner)
 
     def _job_changed(self, job: Obj) -> None:
         key = self._owner_key(job, controller_ref(job))
@@ -326,7 +324,7 @@ class CronJobController(Controller):
             created = await self.client.create(JOBS, body, namespace)
         except ApiError as exc:
             if exc.code != 409:
-                if "being terminated" not in exc.message:
+                if not is_namespace_terminating(exc):
                     self.recorder.event(cronjob, "Warning", "FailedCreate",
                                         f"Error creating job: {exc.message}")
                 raise

@@ -19,17 +19,16 @@ scheduler binds it, as upstream since ScheduleDaemonSetPods.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 from kubesmith.api.types import Obj
-from kubesmith.client import ApiError
+from kubesmith.client import ApiError, object_key
 from kubesmith.client.rest import CONTROLLERREVISIONS, DAEMONSETS, NODES, PODS
 from kubesmith.controllers.base import Controller, ControllerContext
+from kubesmith.controllers.daemonset.backoff import FailedPodBackoff
 from kubesmith.controllers.daemonset.placement import (
     Placement,
     pin_to_node,
@@ -48,18 +47,19 @@ from kubesmith.controllers.daemonset.status import (
     oldest_first,
     status_current,
 )
-from kubesmith.controllers.daemonset.tracking import Expectations, FailedPodBackoff
-from kubesmith.controllers.history import (
-    REVISION_HASH_LABEL,
+from kubesmith.controllers.expectations import ControllerExpectations
+from kubesmith.controllers.history import REVISION_HASH_LABEL
+from kubesmith.controllers.ownership import (
     Claimer,
+    DependentEvents,
     Owners,
-    PodEvents,
     add_ownership_indexes,
     fresh_parent_check,
-    workload_key,
 )
+from kubesmith.controllers.pod_control import PodControl, gather_errors, slow_start_batch
 from kubesmith.controllers.util import (
     controller_ref,
+    is_namespace_terminating,
     is_pod_available,
     is_pod_ready,
     is_terminating,
@@ -86,8 +86,9 @@ class DaemonSetController(Controller):
 
     def __init__(self, ctx: ControllerContext) -> None:
         super().__init__(ctx)
-        self.expectations = Expectations()
+        self.expectations = ControllerExpectations()
         self.failed_backoff = FailedPodBackoff()
+        self.pod_control = PodControl(self.client, self.recorder)
         self.daemonsets = self.informer(DAEMONSETS)
         self.owners = Owners(self.daemonsets, KIND)
         self.daemonsets.add_handlers(on_add=self.enqueue,
@@ -95,8 +96,8 @@ class DaemonSetController(Controller):
                                      on_delete=self._daemonset_deleted)
         self.pods = self.informer(PODS)
         add_ownership_indexes(self.pods)
-        PodEvents(self.owners, self.queue.add, self.queue.add_after,
-                  self._observed).register(self.pods)
+        DependentEvents(self.owners, self.queue.add, self.queue.add_after,
+                        self._observed).register(self.pods)
         self.nodes = self.informer(NODES)
         self.nodes.add_handlers(on_add=self._node_added, on_update=self._node_updated,
                                 on_delete=lambda _node: self._enqueue_all())
@@ -109,10 +110,10 @@ class DaemonSetController(Controller):
     # ---- event handlers: only enqueue --------------------------------------------------
 
     def _daemonset_deleted(self, ds: Obj) -> None:
-        self.expectations.forget(workload_key(ds))
+        self.expectations.delete(object_key(ds))
         self.enqueue(ds)
 
-    def _observed(self, key: str, created: bool) -> None:
+    def _observed(self, key: str, _pod: Obj, created: bool) -> None:
         if created:
             self.expectations.creation_observed(key)
         else:
@@ -149,7 +150,7 @@ class DaemonSetController(Controller):
     async def reconcile(self, key: str) -> None:
         cached = self.daemonsets.get(key)
         if cached is None:
-            self.expectations.forget(key)
+            self.expectations.delete(key)
             return
         ds = self.owners.typed(cached)
         selector = (ds.get("spec") or {}).get("selector")
@@ -298,63 +299,36 @@ class DaemonSetController(Controller):
         if not create_on and not delete:
             return
         self.expectations.expect(sync.key, len(create_on), len(delete))
-        failures: list[ApiError] = []
         template = pod_template(sync.ds, sync.generation, sync.hash)
-        pos, batch = 0, min(len(create_on), 1)
-        while pos < len(create_on):
-            results = await asyncio.gather(*(self._create_pod(sync, template, node_name)
-                                             for node_name in create_on[pos:pos + batch]))
-            pos += batch
-            batch_failures = [r for r in results if r is not None]
-            if batch_failures:
-                # Likely all would fail the same way (quota, admission): stop here.
-                failures += batch_failures
-                self.expectations.lower(sync.key, len(create_on) - pos, 0)
-                break
-            batch = min(2 * batch, len(create_on) - pos)
-        results = await asyncio.gather(*(self._delete_pod(sync, name) for name in delete))
-        failures += [r for r in results if r is not None]
+        created, create_error = await slow_start_batch(
+            create_on, lambda node_name: self._create_pod(sync, template, node_name))
+        # Refused pods, and those not tried after a refusal (likely all would fail the same
+        # way: quota, admission), will never show up in the informer.
+        self.expectations.lower(sync.key, len(create_on) - created, 0)
+        delete_errors = await gather_errors([self._delete_pod(sync, name) for name in delete])
+        failures = [e for e in (create_error, *delete_errors) if e is not None]
         if failures:
             raise failures[0]
 
-    async def _create_pod(self, sync: _Sync, template: Obj, node_name: str) -> ApiError | None:
-        template_meta = template.get("metadata") or {}
+    async def _create_pod(self, sync: _Sync, template: Obj, node_name: str) -> None:
         spec = copy.deepcopy(template.get("spec") or {})
         pin_to_node(spec, node_name)
-        pod_meta: dict[str, Any] = {"generateName": f"{meta(sync.ds)['name']}-",
-                                    "namespace": meta(sync.ds)["namespace"],
-                                    "labels": dict(template_meta.get("labels") or {}),
-                                    "ownerReferences": [owner_reference(sync.ds)]}
-        for field in ("annotations", "finalizers"):
-            if template_meta.get(field):
-                pod_meta[field] = copy.deepcopy(template_meta[field])
         try:
-            created = await self.client.create(PODS, {"apiVersion": "v1", "kind": "Pod",
-                                                      "metadata": pod_meta, "spec": spec})
+            await self.pod_control.create(sync.ds, {**template, "spec": spec})
         except ApiError as exc:
+            if exc.code != 403 or not is_namespace_terminating(exc):
+                raise
+            # The namespace is going away: nothing to report, and no pod will show up.
             self.expectations.creation_observed(sync.key)
-            if exc.code == 403 and "being terminated" in exc.message:
-                # The namespace is going away; every later create would fail too.
-                return None
-            self.recorder.event(sync.ds, "Warning", "FailedCreate",
-                                f"Error creating: {exc.message}")
-            return exc
-        self.recorder.event(sync.ds, "Normal", "SuccessfulCreate",
-                            f"Created pod: {meta(created)['name']}")
-        return None
 
-    async def _delete_pod(self, sync: _Sync, name: str) -> ApiError | None:
+    async def _delete_pod(self, sync: _Sync, name: str) -> None:
         try:
-            await self.client.delete(PODS, name, meta(sync.ds)["namespace"])
+            await self.pod_control.delete(sync.ds, name)
         except ApiError as exc:
+            # The informer will not see this deletion: stop waiting for it.
             self.expectations.deletion_observed(sync.key)
-            if exc.code == 404:
-                return None
-            self.recorder.event(sync.ds, "Warning", "FailedDelete",
-                                f"Error deleting: {exc.message}")
-            return exc
-        self.recorder.event(sync.ds, "Normal", "SuccessfulDelete", f"Deleted pod: {name}")
-        return None
+            if exc.code != 404:
+                raise
 
     async def _store_status(self, sync: _Sync, *, observe: bool) -> None:
         counts = compute_counters(sync.ds, sync.nodes, sync.node_pods, sync.placement,

@@ -15,8 +15,14 @@ from typing import Any
 
 from kubesmith.api.types import Obj
 from kubesmith.controllers.daemonset.placement import TEMPLATE_GENERATION_LABEL
-from kubesmith.controllers.history import REVISION_HASH_LABEL, scaled_value
-from kubesmith.controllers.util import is_pod_available, is_terminating, labels_of, meta
+from kubesmith.controllers.history import REVISION_HASH_LABEL
+from kubesmith.controllers.util import (
+    is_pod_available,
+    is_terminating,
+    labels_of,
+    meta,
+    scaled_value,
+)
 
 
 def is_pod_updated(pod: Obj, hash_: str, generation: int | None) -> bool:

@@ -11,6 +11,8 @@ import copy
 from datetime import datetime
 from typing import Any
 
+from kubesmith.controllers.util import format_rfc3339
+
 AVAILABLE = "Available"
 PROGRESSING = "Progressing"
 REPLICA_FAILURE = "ReplicaFailure"
@@ -31,15 +33,10 @@ MINIMUM_REPLICAS_UNAVAILABLE = "MinimumReplicasUnavailable"
 Condition = dict[str, Any]
 
 
-def timestamp(now: datetime) -> str:
-    """``now`` as the API writes condition times (seconds precision, UTC)."""
-    return now.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def new_condition(type_: str, status: str, reason: str, message: str,
                   now: datetime) -> Condition:
     """A condition updated and transitioned ``now``."""
-    stamp = timestamp(now)
+    stamp = format_rfc3339(now)
     return {"type": type_, "status": status, "lastUpdateTime": stamp,
             "lastTransitionTime": stamp, "reason": reason, "message": message}
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import logging
-from typing import Any
 
 from kubesmith.api.types import Obj
 from kubesmith.client.rest import DEPLOYMENTS, PODS, REPLICASETS
@@ -21,35 +20,22 @@ from kubesmith.controllers.deployment.recreate import rollout_recreate
 from kubesmith.controllers.deployment.replicas import RECREATE, ROLLING_UPDATE
 from kubesmith.controllers.deployment.rolling import rollout_rolling
 from kubesmith.controllers.deployment.sync import DeploymentSync
-from kubesmith.controllers.history import (
+from kubesmith.controllers.ownership import (
     CONTROLLER_UID_INDEX,
     Claimer,
+    DependentEvents,
+    Owners,
     add_ownership_indexes,
     fresh_parent_check,
-    owned_and_orphans,
-)
-from kubesmith.controllers.replicaset import (
-    NAMESPACE_INDEX,
-    index_by_namespace,
-    resolve_controller,
-    selecting,
 )
 from kubesmith.controllers.util import (
-    controller_ref,
     is_terminating,
-    labels_of,
     meta,
     owner_reference,
     selector_of,
 )
 
 log = logging.getLogger(__name__)
-
-
-def _typed(d: Obj) -> Obj:
-    d["kind"] = "Deployment"
-    d["apiVersion"] = "apps/v1"
-    return d
 
 
 class DeploymentController(Controller):
@@ -62,76 +48,27 @@ class DeploymentController(Controller):
     def __init__(self, ctx: ControllerContext) -> None:
         super().__init__(ctx)
         self.deployments = self.informer(DEPLOYMENTS)
-        self.deployments.add_index(NAMESPACE_INDEX, index_by_namespace)
         self.deployments.add_handlers(on_add=self.enqueue,
                                       on_update=lambda _old, new: self.enqueue(new),
                                       on_delete=self.enqueue)
+        self.owners = Owners(self.deployments, "Deployment")
         self.replicasets = self.informer(REPLICASETS)
         add_ownership_indexes(self.replicasets)
-        self.replicasets.add_handlers(on_add=self._rs_added, on_update=self._rs_updated,
-                                      on_delete=self._rs_deleted)
+        # A ReplicaSet change wakes its Deployment, an orphan the Deployments selecting it.
+        DependentEvents(self.owners, self.queue.add).register(self.replicasets)
+        self.replicaset_owners = Owners(self.replicasets, "ReplicaSet")
         self.pods = self.informer(PODS)
         add_ownership_indexes(self.pods)
         self.pods.add_handlers(on_delete=self._pod_deleted)
 
     # -- informer handlers -----------------------------------------------------------------
 
-    def _resolve(self, namespace: str, ref: dict[str, Any]) -> Obj | None:
-        return resolve_controller(self.deployments, "Deployment", namespace, ref)
-
-    def _matching_deployments(self, rs: Obj) -> list[Obj]:
-        return selecting(self.deployments, rs, selector_of)
-
-    def _rs_added(self, rs: Obj) -> None:
-        if is_terminating(rs):
-            self._rs_deleted(rs)
-            return
-        ref = controller_ref(rs)
-        if ref is not None:
-            d = self._resolve(str(meta(rs).get("namespace")), ref)
-            if d is not None:
-                self.enqueue(d)
-            return
-        for d in self._matching_deployments(rs):
-            self.enqueue(d)
-
-    def _rs_updated(self, old: Obj, new: Obj) -> None:
-        if meta(old).get("resourceVersion") == meta(new).get("resourceVersion"):
-            return
-        namespace = str(meta(new).get("namespace"))
-        old_ref, new_ref = controller_ref(old), controller_ref(new)
-        if old_ref != new_ref and old_ref is not None:
-            previous = self._resolve(namespace, old_ref)
-            if previous is not None:
-                self.enqueue(previous)
-        if new_ref is not None:
-            d = self._resolve(namespace, new_ref)
-            if d is not None:
-                self.enqueue(d)
-            return
-        if labels_of(old) != labels_of(new) or old_ref != new_ref:
-            for d in self._matching_deployments(new):
-                self.enqueue(d)
-
-    def _rs_deleted(self, rs: Obj) -> None:
-        ref = controller_ref(rs)
-        if ref is None:
-            return
-        d = self._resolve(str(meta(rs).get("namespace")), ref)
-        if d is not None:
-            self.enqueue(d)
-
     def _pod_deleted(self, pod: Obj) -> None:
         # Only Recreate waits for pods to be gone; wake it when the last one is.
-        ref = controller_ref(pod)
-        if ref is None:
-            return
-        namespace = str(meta(pod).get("namespace"))
-        rs = resolve_controller(self.replicasets, "ReplicaSet", namespace, ref)
+        rs = self.replicaset_owners.owner(pod)
         if rs is None:
             return
-        rs_ref = controller_ref(rs)
-        d = self._resolve(namespace, rs_ref) if rs_ref is not None else None
+        d = self.owners.owner(rs)
         if d is None or ((d.get("spec") or {}).get("strategy") or {}).get("type") != RECREATE:
             return
         remaining = sum(len(self.pods.index_keys(CONTROLLER_UID_INDEX,
@@ -147,7 +84,7 @@ class DeploymentController(Controller):
         cached = self.deployments.get(key)
         if cached is None:
             return
-        d = _typed(copy.deepcopy(cached))
+        d = self.owners.typed(copy.deepcopy(cached))
         selector = selector_of(d)
         if selector.empty:
             self.recorder.event(d, "Warning", "SelectingAll",
@@ -161,7 +98,7 @@ class DeploymentController(Controller):
         claimer = Claimer(self.client, d, owner_reference(d), selector,
                           fresh_parent_check(self.client, DEPLOYMENTS, d))
         rs_list = [copy.deepcopy(rs) for rs in
-                   await claimer.claim(REPLICASETS, owned_and_orphans(self.replicasets, d))]
+                   await claimer.claim_cached(self.replicasets, REPLICASETS)]
         pods_by_rs = {str(meta(rs).get("uid")): self.pods.by_index(
             CONTROLLER_UID_INDEX, str(meta(rs).get("uid"))) for rs in rs_list}
         sync = DeploymentSync(self.client, self.recorder, self.replicasets, d, rs_list,

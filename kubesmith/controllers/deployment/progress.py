@@ -12,14 +12,10 @@ from kubesmith.api.types import Obj
 from kubesmith.controllers.deployment import conditions as c
 from kubesmith.controllers.deployment.replicas import spec_replicas, status_count
 from kubesmith.controllers.deployment.status import calculate_status
-from kubesmith.controllers.util import meta, parse_rfc3339
+from kubesmith.controllers.util import int_value, meta, parse_rfc3339
 
 #: ``progressDeadlineSeconds`` of MaxInt32 means "no deadline".
 NO_DEADLINE = 2 ** 31 - 1
-
-
-def _int(value: Any) -> int:
-    return int(value) if isinstance(value, int) else 0
 
 
 def progress_deadline(d: Obj) -> int | None:
@@ -33,10 +29,10 @@ def progress_deadline(d: Obj) -> int | None:
 def deployment_complete(d: Obj, status: dict[str, Any]) -> bool:
     """Every replica updated and available, and the latest spec observed."""
     wanted = spec_replicas(d)
-    return _int(status.get("updatedReplicas")) == wanted and \
-        _int(status.get("replicas")) == wanted and \
-        _int(status.get("availableReplicas")) == wanted and \
-        _int(status.get("observedGeneration")) >= _int(meta(d).get("generation"))
+    return int_value(status.get("updatedReplicas")) == wanted and \
+        int_value(status.get("replicas")) == wanted and \
+        int_value(status.get("availableReplicas")) == wanted and \
+        int_value(status.get("observedGeneration")) >= int_value(meta(d).get("generation"))
 
 
 def deployment_progressing(d: Obj, status: dict[str, Any]) -> bool:
@@ -44,11 +40,11 @@ def deployment_progressing(d: Obj, status: dict[str, Any]) -> bool:
     ready or available pods, or fewer old ones."""
     old = d.get("status") or {}
     old_old = status_count(d, "replicas") - status_count(d, "updatedReplicas")
-    new_old = _int(status.get("replicas")) - _int(status.get("updatedReplicas"))
-    return _int(status.get("updatedReplicas")) > _int(old.get("updatedReplicas")) or \
+    new_old = int_value(status.get("replicas")) - int_value(status.get("updatedReplicas"))
+    return int_value(status.get("updatedReplicas")) > int_value(old.get("updatedReplicas")) or \
         new_old < old_old or \
-        _int(status.get("readyReplicas")) > _int(old.get("readyReplicas")) or \
-        _int(status.get("availableReplicas")) > _int(old.get("availableReplicas"))
+        int_value(status.get("readyReplicas")) > int_value(old.get("readyReplicas")) or \
+        int_value(status.get("availableReplicas")) > int_value(old.get("availableReplicas"))
 
 
 def deployment_timed_out(d: Obj, status: dict[str, Any], now: datetime) -> bool:
@@ -82,7 +78,7 @@ def rollout_status(d: Obj, all_rss: list[Obj | None], new_rs: Obj | None,
     if deadline is None:
         c.remove_condition(status, c.PROGRESSING)
     current = c.get_condition(d.get("status"), c.PROGRESSING)
-    finished = _int(status.get("replicas")) == _int(status.get("updatedReplicas")) and \
+    finished = int_value(status.get("replicas")) == int_value(status.get("updatedReplicas")) and \
         current is not None and current.get("reason") == c.NEW_RS_AVAILABLE
     subject = f'ReplicaSet "{meta(new_rs)["name"]}"' if new_rs is not None else \
         f'Deployment "{meta(d)["name"]}"'

@@ -13,25 +13,21 @@ from typing import Any
 
 from kubesmith.api.types import Obj
 from kubesmith.controllers.deployment import revisions
-from kubesmith.controllers.history import scaled_value
+from kubesmith.controllers.util import int_value, scaled_value
 
 RECREATE = "Recreate"
 ROLLING_UPDATE = "RollingUpdate"
 
 
-def _int(value: Any) -> int:
-    return int(value) if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
 def spec_replicas(obj: Obj) -> int:
     """``spec.replicas`` (1 when unset, the API default)."""
     value = (obj.get("spec") or {}).get("replicas", 1)
-    return _int(value)
+    return int_value(value)
 
 
 def status_count(obj: Obj, field: str) -> int:
     """A ``status`` counter (0 when unset)."""
-    return _int((obj.get("status") or {}).get(field))
+    return int_value((obj.get("status") or {}).get(field))
 
 
 def total_replicas(rss: Iterable[Obj | None]) -> int:
@@ -53,10 +49,10 @@ def terminating_replicas(rss: Iterable[Obj | None]) -> int | None:
             continue
         status = rs.get("status") or {}
         if "terminatingReplicas" not in status:
-            if _int(status.get("observedGeneration")) == 0:
+            if int_value(status.get("observedGeneration")) == 0:
                 continue
             return None
-        total += _int(status["terminatingReplicas"])
+        total += int_value(status["terminatingReplicas"])
     return total
 
 

@@ -44,9 +44,13 @@ from kubesmith.controllers.deployment.templates import (
     find_old_replica_sets,
     new_replica_set,
 )
-from kubesmith.controllers.job.pod_control import is_namespace_terminating
-from kubesmith.controllers.replicaset import error_message
-from kubesmith.controllers.util import is_controlled_by, is_terminating, meta
+from kubesmith.controllers.util import (
+    error_message,
+    is_controlled_by,
+    is_namespace_terminating,
+    is_terminating,
+    meta,
+)
 
 log = logging.getLogger(__name__)
 

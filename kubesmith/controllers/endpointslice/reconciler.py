@@ -38,8 +38,7 @@ from kubesmith.controllers.endpointslice.desired import (
     stored_ports_key,
 )
 from kubesmith.controllers.endpointslice.tracker import EndpointSliceTracker
-from kubesmith.controllers.job.pod_control import is_namespace_terminating
-from kubesmith.controllers.util import is_terminating, labels_of, meta
+from kubesmith.controllers.util import is_namespace_terminating, is_terminating, labels_of, meta
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 MANAGED_BY_LABEL = "endpointslice.kubernetes.io/managed-by"

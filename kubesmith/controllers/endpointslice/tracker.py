@@ -11,18 +11,13 @@ controller's own writes are recognised and do not trigger another sync.
 from __future__ import annotations
 
 from kubesmith.api.types import Obj
-from kubesmith.controllers.util import meta
+from kubesmith.controllers.util import int_value, meta, uid_of
 
 _DELETED = -1
 
 
 def _generation(endpoint_slice: Obj) -> int:
-    value = meta(endpoint_slice).get("generation")
-    return int(value) if isinstance(value, int) else 0
-
-
-def _uid(endpoint_slice: Obj) -> str:
-    return str(meta(endpoint_slice).get("uid") or "")
+    return int_value(meta(endpoint_slice).get("generation"))
 
 
 class EndpointSliceTracker:
@@ -34,23 +29,23 @@ class EndpointSliceTracker:
 
     def expect(self, service_key: str, endpoint_slice: Obj) -> None:
         """Record a slice as written (the object the API server returned)."""
-        uid = _uid(endpoint_slice)
+        uid = uid_of(endpoint_slice)
         self._by_service.setdefault(service_key, {})[uid] = _generation(endpoint_slice)
         self._service_of[uid] = service_key
 
     def expect_deletion(self, service_key: str, endpoint_slice: Obj) -> None:
         """Record a slice as deleted."""
-        uid = _uid(endpoint_slice)
+        uid = uid_of(endpoint_slice)
         self._by_service.setdefault(service_key, {})[uid] = _DELETED
         self._service_of[uid] = service_key
 
     def has(self, endpoint_slice: Obj) -> bool:
         """Whether the slice is tracked at all."""
-        return _uid(endpoint_slice) in self._service_of
+        return uid_of(endpoint_slice) in self._service_of
 
     def should_sync(self, endpoint_slice: Obj) -> bool:
         """Whether an informer event for the slice is news (not the echo of our write)."""
-        uid = _uid(endpoint_slice)
+        uid = uid_of(endpoint_slice)
         service = self._service_of.get(uid)
         if service is None:
             return True
@@ -59,7 +54,7 @@ class EndpointSliceTracker:
 
     def handle_deletion(self, endpoint_slice: Obj) -> bool:
         """Forget a deleted slice; True when we deleted it ourselves."""
-        uid = _uid(endpoint_slice)
+        uid = uid_of(endpoint_slice)
         service = self._service_of.pop(uid, None)
         if service is None:
             return False
@@ -73,7 +68,7 @@ class EndpointSliceTracker:
             return False
         seen: set[str] = set()
         for endpoint_slice in slices:
-            uid = _uid(endpoint_slice)
+            uid = uid_of(endpoint_slice)
             seen.add(uid)
             generation = expected.get(uid)
             if generation is not None and (generation == _DELETED or

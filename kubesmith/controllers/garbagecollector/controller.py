@@ -32,8 +32,8 @@ import aiohttp
 from kubesmith.api import gofmt
 from kubesmith.api.types import Obj
 from kubesmith.client import ApiError, QueueShutDown, Resource, WorkQueue
+from kubesmith.client.discovery import APIResource, RestMapper, discover
 from kubesmith.controllers.base import Controller, ControllerContext
-from kubesmith.controllers.garbagecollector.discovery import APIResource, RestMapper, discover
 from kubesmith.controllers.garbagecollector.graph import (
     FOREGROUND_FINALIZER,
     ORPHAN_FINALIZER,
@@ -46,8 +46,8 @@ from kubesmith.controllers.garbagecollector.graph import (
 from kubesmith.controllers.garbagecollector.operations import (
     ObjectOperations,
     RestMappingError,
-    meta_of,
 )
+from kubesmith.controllers.util import meta
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class _Settled(Exception):
 
 
 def _live_owner_refs(obj: Obj) -> list[dict[str, Any]]:
-    return list(meta_of(obj).get("ownerReferences") or [])
+    return list(meta(obj).get("ownerReferences") or [])
 
 
 def _unblocked(refs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -315,7 +315,7 @@ class GarbageCollector(Controller):
                 await self.ops.patch_owner_references(node.identity, _unblocked)
             await self._delete(node, latest, "Foreground")
             return
-        finalizers = meta_of(latest).get("finalizers") or []
+        finalizers = meta(latest).get("finalizers") or []
         if ORPHAN_FINALIZER in finalizers:
             policy = "Orphan"
         elif FOREGROUND_FINALIZER in finalizers:
@@ -332,17 +332,17 @@ class GarbageCollector(Controller):
             if exc.code != 404:
                 raise
             latest = None
-        if latest is None or meta_of(latest).get("uid") != node.uid:
+        if latest is None or meta(latest).get("uid") != node.uid:
             self.graph.virtual_delete(node.identity)
             raise _Settled
         return latest
 
     async def _delete(self, node: Node, latest: Obj, policy: str) -> None:
-        meta = meta_of(latest)
+        m = meta(latest)
         log.info("garbage collector: deleting %s (propagationPolicy=%s)", node.identity,
                  policy)
         try:
-            await self.ops.delete(node.identity, str(meta.get("resourceVersion") or ""),
+            await self.ops.delete(node.identity, str(m.get("resourceVersion") or ""),
                                   _live_owner_refs(latest), policy)
         except ApiError as exc:
             if exc.code != 404:
@@ -372,9 +372,9 @@ class GarbageCollector(Controller):
             if owner is None:
                 dangling.append(ref)
                 continue
-            meta = meta_of(owner)
-            if meta.get("deletionTimestamp") and \
-                    FOREGROUND_FINALIZER in (meta.get("finalizers") or []):
+            m = meta(owner)
+            if m.get("deletionTimestamp") and \
+                    FOREGROUND_FINALIZER in (m.get("finalizers") or []):
                 waiting.append(ref)
             else:
                 solid.append(ref)
@@ -399,7 +399,7 @@ class GarbageCollector(Controller):
                 raise
             self.graph.absent.add(key)
             return None
-        if meta_of(owner).get("uid") != ref.get("uid"):
+        if meta(owner).get("uid") != ref.get("uid"):
             self.graph.absent.add(key)
             return None
         return owner

@@ -14,8 +14,9 @@ from typing import Any
 
 from kubesmith.api.types import Obj
 from kubesmith.client import ApiError, Client
-from kubesmith.controllers.garbagecollector.discovery import APIResource, RestMapper
+from kubesmith.client.discovery import APIResource, RestMapper
 from kubesmith.controllers.garbagecollector.graph import ObjectRef
+from kubesmith.controllers.util import meta
 
 #: How often a conflicting patch is re-read and retried before giving up (then the item
 #: is requeued with backoff).
@@ -32,11 +33,6 @@ class RestMappingError(Exception):
 def not_found(identity: ObjectRef) -> ApiError:
     """The 404 a GET of ``identity`` answers (also for coordinates no request can reach)."""
     return ApiError(code=404, reason="NotFound", message=f"{identity} not found")
-
-
-def meta_of(obj: Obj) -> dict[str, Any]:
-    found: dict[str, Any] = obj.get("metadata") or {}
-    return found
 
 
 class ObjectOperations:
@@ -99,10 +95,10 @@ class ObjectOperations:
             if exc.code == 404:
                 return
             raise conflict from exc
-        meta = meta_of(live)
-        if meta.get("uid") == identity.uid and \
-                meta.get("resourceVersion") != resource_version and \
-                (meta.get("ownerReferences") or []) == owners_at_resolution:
+        m = meta(live)
+        if m.get("uid") == identity.uid and \
+                m.get("resourceVersion") != resource_version and \
+                (m.get("ownerReferences") or []) == owners_at_resolution:
             await self.client.delete(api.resource, identity.name, namespace,
                                      propagation_policy=policy,
                                      preconditions={"uid": identity.uid})
@@ -130,17 +126,17 @@ class ObjectOperations:
                 if exc.code == 404:
                     return
                 raise
-            meta = meta_of(live)
-            if meta.get("uid") != identity.uid:
+            m = meta(live)
+            if m.get("uid") != identity.uid:
                 return
-            current = list(meta.get(field) or [])
+            current = list(m.get(field) or [])
             wanted = transform(current)
             if wanted == current:
                 return
             # uid and resourceVersion in the patch are preconditions: a replaced or
             # concurrently changed object answers 409 instead of being overwritten.
             patch = {"metadata": {field: wanted or None, "uid": identity.uid,
-                                  "resourceVersion": meta.get("resourceVersion")}}
+                                  "resourceVersion": m.get("resourceVersion")}}
             try:
                 await self.client.patch(api.resource, identity.name, patch, namespace)
                 return

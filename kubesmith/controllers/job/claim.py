@@ -7,13 +7,20 @@ from kubesmith.api.selectors import SelectorError, label_selector_from_object
 from kubesmith.api.types import Obj
 from kubesmith.client import ApiError, Client, Informer
 from kubesmith.client.rest import JOBS, PODS
-from kubesmith.controllers.history import (
+from kubesmith.controllers.job.pods import TRACKING_FINALIZER
+from kubesmith.controllers.ownership import (
     CONTROLLER_UID_INDEX,
     ORPHANS_INDEX,
     add_ownership_indexes,
+    fresh_parent_check,
 )
-from kubesmith.controllers.job.pods import TRACKING_FINALIZER, uid_of
-from kubesmith.controllers.util import is_terminating, labels_of, meta, owner_reference
+from kubesmith.controllers.util import (
+    is_terminating,
+    labels_of,
+    meta,
+    owner_reference,
+    uid_of,
+)
 
 
 class PodClaimer:
@@ -47,7 +54,8 @@ class PodClaimer:
                                                  str(meta(job).get("namespace")))
                    if not deleting and not is_terminating(p)
                    and selector.matches(labels_of(p))]
-        if orphans and await self._can_adopt(job):
+        # The cache may not show yet that the Job is being deleted: ask the server.
+        if orphans and await fresh_parent_check(self.client, JOBS, job)():
             for pod in orphans:
                 adopted = await self._adopt(job, pod, errors)
                 if adopted is not None:
@@ -55,16 +63,6 @@ class PodClaimer:
         if errors:
             raise errors[0]
         return claimed
-
-    async def _can_adopt(self, job: Obj) -> bool:
-        # The cache may not show yet that the Job is being deleted: ask the server.
-        try:
-            fresh = await self.client.get(JOBS, meta(job)["name"], meta(job)["namespace"])
-        except ApiError as exc:
-            if exc.code == 404:
-                return False
-            raise
-        return uid_of(fresh) == uid_of(job) and not is_terminating(fresh)
 
     async def _adopt(self, job: Obj, pod: Obj, errors: list[ApiError]) -> Obj | None:
         patch = {"metadata": {"ownerReferences": [owner_reference(job)], "uid": uid_of(pod),

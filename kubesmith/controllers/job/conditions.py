@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from kubesmith.api.types import Obj
+from kubesmith.controllers.util import get_condition
 
 COMPLETE = "Complete"
 FAILED = "Failed"
@@ -36,18 +37,9 @@ def new_condition(type_: str, status: str, reason: str, message: str, now: str) 
             "reason": reason, "message": message}
 
 
-def find_condition(job: Obj, type_: str) -> Condition | None:
-    """The condition of ``type_`` in ``status.conditions``."""
-    for cond in (job.get("status") or {}).get("conditions") or ():
-        if cond.get("type") == type_:
-            found: Condition = cond
-            return found
-    return None
-
-
 def has_true_condition(job: Obj, type_: str) -> bool:
     """Whether the condition ``type_`` is True."""
-    cond = find_condition(job, type_)
+    cond = get_condition(job, type_)
     return cond is not None and cond.get("status") == "True"
 
 

@@ -26,37 +26,39 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from kubesmith.api.selectors import SelectorError, label_selector_from_object
 from kubesmith.api.types import Obj
 from kubesmith.client import ApiError, object_key
 from kubesmith.client.rest import JOBS, PODS
 from kubesmith.controllers.base import Controller, ControllerContext
-from kubesmith.controllers.history import CONTROLLER_UID_INDEX
+from kubesmith.controllers.expectations import (
+    ControllerExpectations,
+    FinalizerRemovalExpectations,
+)
 from kubesmith.controllers.job import conditions as jc
 from kubesmith.controllers.job import per_index
 from kubesmith.controllers.job.backoff import BackoffStore
 from kubesmith.controllers.job.claim import PodClaimer
-from kubesmith.controllers.job.expectations import ControllerExpectations, UIDExpectations
 from kubesmith.controllers.job.failure_policy import match_pod_failure_policy
 from kubesmith.controllers.job.indexed import completions_of, indexes_of, is_indexed
 from kubesmith.controllers.job.manage import PodManager
-from kubesmith.controllers.job.pod_control import PodControl
+from kubesmith.controllers.job.pod_control import JobPodControl
 from kubesmith.controllers.job.pods import (
     has_tracking_finalizer,
     is_counted_terminating,
     is_pod_failed,
     restart_count_total,
-    uid_of,
 )
 from kubesmith.controllers.job.state import (
     JobSync,
-    int_field,
     is_suspended,
     managed_externally,
 )
 from kubesmith.controllers.job.tracking import StatusTracker
+from kubesmith.controllers.ownership import CONTROLLER_UID_INDEX, Owners
 from kubesmith.controllers.util import (
     controller_ref,
+    get_condition,
+    int_value,
     is_pod_active,
     is_pod_ready,
     is_terminating,
@@ -64,17 +66,12 @@ from kubesmith.controllers.util import (
     meta,
     parse_rfc3339,
     pod_phase,
+    uid_of,
 )
 
 log = logging.getLogger(__name__)
 
 ORPHAN_PREFIX = "orphan:"
-#: Job index: the namespace.
-NAMESPACE_INDEX = "namespace"
-
-
-def _namespace(obj: Obj) -> list[str]:
-    return [str(meta(obj).get("namespace") or "")]
 
 
 class JobController(Controller):
@@ -91,15 +88,15 @@ class JobController(Controller):
         super().__init__(ctx)
         self.jobs = self.informer(JOBS)
         self.pods = self.informer(PODS)
-        self.jobs.add_index(NAMESPACE_INDEX, _namespace)
+        self.owners = Owners(self.jobs, "Job", "batch/v1")
         self.jobs.add_handlers(on_add=self._job_added, on_update=self._job_updated,
                                on_delete=self._job_deleted)
         self.pods.add_handlers(on_add=self._pod_added, on_update=self._pod_updated,
                                on_delete=lambda pod: self._pod_gone(pod, final=True))
         self.expectations = ControllerExpectations()
-        self.finalizer_expectations = UIDExpectations()
+        self.finalizer_expectations = FinalizerRemovalExpectations()
         self.backoff = BackoffStore()
-        self.pod_control = PodControl(self.client, self.recorder)
+        self.pod_control = JobPodControl(self.client, self.recorder)
         self.claimer = PodClaimer(self.client, self.pods)
         self.manager = PodManager(self.pod_control, self.expectations, self._enqueue_batched)
         self.tracker = StatusTracker(self.client, self.recorder, self.pod_control,
@@ -109,26 +106,6 @@ class JobController(Controller):
 
     def _enqueue_batched(self, key: str, delay: float | None = None) -> None:
         self.queue.add_after(key, max(delay or 0.0, self.sync_batch_period))
-
-    def _job_for_ref(self, namespace: str, ref: dict[str, Any]) -> Obj | None:
-        if ref.get("kind") != "Job":
-            return None
-        job = self.jobs.get(f"{namespace}/{ref.get('name')}")
-        if job is None or uid_of(job) != ref.get("uid"):
-            return None
-        return job
-
-    def _jobs_selecting(self, pod: Obj) -> list[Obj]:
-        labels = labels_of(pod)
-        found = []
-        for job in self.jobs.by_index(NAMESPACE_INDEX, str(meta(pod).get("namespace"))):
-            selector = (job.get("spec") or {}).get("selector")
-            try:
-                if selector and label_selector_from_object(selector).matches(labels):
-                    found.append(job)
-            except SelectorError:
-                continue
-        return found
 
     def _enqueue_orphan(self, pod: Obj) -> None:
         self.queue.add(ORPHAN_PREFIX + object_key(pod))
@@ -141,7 +118,7 @@ class JobController(Controller):
             return
         ref = controller_ref(pod)
         if ref is not None:
-            job = self._job_for_ref(str(meta(pod).get("namespace")), ref)
+            job = self.owners.resolve(str(meta(pod).get("namespace")), ref)
             if job is not None:
                 key = object_key(job)
                 self.expectations.creation_observed(key)
@@ -149,7 +126,7 @@ class JobController(Controller):
             return
         if has_tracking_finalizer(pod):
             self._enqueue_orphan(pod)
-        for job in self._jobs_selecting(pod):
+        for job in self.owners.selecting(pod):
             self._enqueue_batched(object_key(job))
 
     def _pod_updated(self, old: Obj, new: Obj) -> None:
@@ -162,14 +139,14 @@ class JobController(Controller):
         finalizer_removed = not has_tracking_finalizer(new)
         ref, old_ref = controller_ref(new), controller_ref(old)
         if ref != old_ref and old_ref is not None:
-            old_job = self._job_for_ref(namespace, old_ref)
+            old_job = self.owners.resolve(namespace, old_ref)
             if old_job is not None:
                 if finalizer_removed:
                     self.finalizer_expectations.removal_observed(object_key(old_job),
                                                                  uid_of(new))
                 self._enqueue_batched(object_key(old_job))
         if ref is not None:
-            job = self._job_for_ref(namespace, ref)
+            job = self.owners.resolve(namespace, ref)
             if job is not None:
                 if finalizer_removed:
                     self.finalizer_expectations.removal_observed(object_key(job), uid_of(new))
@@ -178,7 +155,7 @@ class JobController(Controller):
         if has_tracking_finalizer(new):
             self._enqueue_orphan(new)
         if labels_of(new) != labels_of(old) or ref != old_ref:
-            for job in self._jobs_selecting(new):
+            for job in self.owners.selecting(new):
                 self._enqueue_batched(object_key(job))
 
     def _pod_gone(self, pod: Obj, *, final: bool) -> None:
@@ -189,7 +166,7 @@ class JobController(Controller):
             if has_finalizer:
                 self._enqueue_orphan(pod)
             return
-        job = self._job_for_ref(str(meta(pod).get("namespace")), ref)
+        job = self.owners.resolve(str(meta(pod).get("namespace")), ref)
         if job is None or jc.is_finished(job):
             # No sync of this Job will remove the finalizer any more.
             if has_finalizer:
@@ -247,7 +224,7 @@ class JobController(Controller):
         if ref is not None:
             if ref.get("kind") != "Job" or ref.get("apiVersion") != "batch/v1":
                 return
-            job = self._job_for_ref(str(meta(pod).get("namespace")), ref)
+            job = self.owners.resolve(str(meta(pod).get("namespace")), ref)
             if job is not None and (managed_externally(job) or not jc.is_finished(job)):
                 return
         try:
@@ -343,12 +320,12 @@ class JobController(Controller):
 
     def _check_failure(self, sync: JobSync) -> None:
         job, status, spec = sync.job, sync.status, sync.job.get("spec") or {}
-        met = jc.find_condition(job, jc.SUCCESS_CRITERIA_MET)
+        met = get_condition(job, jc.SUCCESS_CRITERIA_MET)
         if met is not None and met.get("status") == "True":
             # Success was already decided; the failure policy no longer applies.
             sync.finished = met
             return
-        target = jc.find_condition(job, jc.FAILURE_TARGET)
+        target = get_condition(job, jc.FAILURE_TARGET)
         if target is not None and target.get("status") == "True":
             sync.finished = jc.new_condition(jc.FAILED, "True", str(target.get("reason") or ""),
                                              str(target.get("message") or ""), sync.stamp)
@@ -357,7 +334,7 @@ class JobController(Controller):
             sync.finished = jc.new_condition(jc.FAILURE_TARGET, "True",
                                              jc.REASON_POD_FAILURE_POLICY, message, sync.stamp)
             return
-        if sync.failed > int_field(spec, "backoffLimit", 6) or \
+        if sync.failed > int_value(spec.get("backoffLimit"), 6) or \
                 self._past_backoff_limit_on_failure(job, sync.pods):
             sync.finished = jc.new_condition(jc.FAILURE_TARGET, "True", jc.REASON_BACKOFF_LIMIT,
                                              jc.MESSAGE_BACKOFF_LIMIT, sync.stamp)

@@ -5,14 +5,14 @@ duplicate indexes)."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import ClassVar
 
 from kubesmith.api.types import Obj
 from kubesmith.client import ApiError
+from kubesmith.controllers.expectations import ControllerExpectations
 from kubesmith.controllers.job import per_index
 from kubesmith.controllers.job.backoff import remaining_for_index
-from kubesmith.controllers.job.expectations import ControllerExpectations
 from kubesmith.controllers.job.indexed import (
     add_completion_index_env,
     completion_index,
@@ -23,20 +23,16 @@ from kubesmith.controllers.job.indexed import (
     is_indexed,
     template_for_index,
 )
-from kubesmith.controllers.job.pod_control import (
-    SLOW_START_INITIAL_BATCH,
-    PodControl,
-    gather_errors,
-    is_namespace_terminating,
-)
+from kubesmith.controllers.job.pod_control import JobPodControl
 from kubesmith.controllers.job.pods import (
     TRACKING_FINALIZER,
     is_counted_terminating,
     only_replace_failed_pods,
     removal_order_key,
 )
-from kubesmith.controllers.job.state import JobSync, int_field, is_suspended
-from kubesmith.controllers.util import is_pod_ready, meta
+from kubesmith.controllers.job.state import JobSync, is_suspended
+from kubesmith.controllers.pod_control import gather_errors, slow_start_batch
+from kubesmith.controllers.util import int_value, is_namespace_terminating, is_pod_ready, meta
 
 #: Bounds the API calls (and time) one sync spends on one Job.
 MAX_POD_CHANGES_PER_SYNC = 500
@@ -50,7 +46,7 @@ class PodManager:
     pod_failure_backoff: ClassVar[float] = 10.0
     max_pod_failure_backoff: ClassVar[float] = 600.0
 
-    def __init__(self, pod_control: PodControl, expectations: ControllerExpectations,
+    def __init__(self, pod_control: JobPodControl, expectations: ControllerExpectations,
                  requeue: Callable[[str, float], None]) -> None:
         self.pod_control = pod_control
         self.expectations = expectations
@@ -64,15 +60,12 @@ class PodManager:
 
         async def delete(pod: Obj) -> None:
             try:
-                await self.pod_control.delete(job, pod)
+                await self.pod_control.delete(job, meta(pod)["name"])
             except ApiError as exc:
                 if exc.code != 404:
                     raise
 
-        errors = await gather_errors([delete(p) for p in pods])
-        deleted = [p for p, err in zip(pods, errors, strict=True) if err is None]
-        first = next((e for e in errors if e is not None), None)
-        return sum(1 for p in deleted if is_pod_ready(p)), len(deleted), first
+        return await _delete_all(pods, delete)
 
     async def _delete_job_pods(self, sync: JobSync, pods: list[Obj]
                                ) -> tuple[int, int, BaseException | None]:
@@ -82,17 +75,14 @@ class PodManager:
         async def remove(pod: Obj) -> None:
             try:
                 await self.pod_control.remove_tracking_finalizer(pod)
-                await self.pod_control.delete(job, pod)
+                await self.pod_control.delete(job, meta(pod)["name"])
             except ApiError as exc:
                 # The informer will not see this deletion: stop waiting for it.
                 self.expectations.deletion_observed(key)
                 if exc.code != 404:
                     raise
 
-        errors = await gather_errors([remove(p) for p in pods])
-        deleted = [p for p, err in zip(pods, errors, strict=True) if err is None]
-        first = next((e for e in errors if e is not None), None)
-        return sum(1 for p in deleted if is_pod_ready(p)), len(deleted), first
+        return await _delete_all(pods, remove)
 
     def _pods_for_removal(self, job: Obj, active_pods: list[Obj], at_least: int) -> list[Obj]:
         """Surplus active pods: duplicate or invalid indexes first, then the cheapest."""
@@ -129,7 +119,7 @@ class PodManager:
             sync.terminating += removed
             sync.ready -= ready
             return active - removed, error
-        parallelism = int_field(spec, "parallelism", 1)
+        parallelism = int_value(spec.get("parallelism"), 1)
         completions = spec.get("completions")
         if completions is None:
             # A work-queue Job keeps what runs once one pod succeeded.
@@ -187,7 +177,10 @@ class PodManager:
         if TRACKING_FINALIZER not in finalizers:
             finalizers.append(TRACKING_FINALIZER)
 
+        refused_by_namespace = 0
+
         async def create(index: int | None) -> None:
+            nonlocal refused_by_namespace
             pod_template, generate_name = template, ""
             if index is not None:
                 pod_template = template_for_index(template, meta(job)["name"], index)
@@ -195,34 +188,23 @@ class PodManager:
                 if per_index_backoff:
                     per_index.add_failure_count_annotations(
                         pod_template, job, sync.delayed_deletion.get(index))
-            await self.pod_control.create(job, pod_template, generate_name)
+            try:
+                await self.pod_control.create(job, pod_template, generate_name)
+            except ApiError as exc:
+                # A terminating namespace refuses every pod: no failure that stops the
+                # slow start, but the informer will never see this pod either.
+                if not is_namespace_terminating(exc):
+                    raise
+                self.expectations.creation_observed(key)
+                refused_by_namespace += 1
 
         planned: list[int | None] = list(indexes) if indexes else [None] * diff
-        first_error: BaseException | None = None
-        batch = min(diff, SLOW_START_INITIAL_BATCH)
-        active += diff
-        while planned:
-            current, planned = planned[:batch], planned[batch:]
-            errors = await gather_errors([create(i) for i in current])
-            failed = 0
-            for error in errors:
-                if error is None:
-                    continue
-                # The informer will never see this pod.
-                self.expectations.creation_observed(key)
-                active -= 1
-                if isinstance(error, ApiError) and is_namespace_terminating(error):
-                    continue
-                failed += 1
-                first_error = first_error or error
-            if failed and planned:
-                # Slow start: after a failed batch, give up the rest until the next sync.
-                for _ in planned:
-                    self.expectations.creation_observed(key)
-                active -= len(planned)
-                break
-            batch = min(2 * batch, len(planned)) if planned else batch
-        return active, first_error
+        created, error = await slow_start_batch(planned, create)
+        # Refused pods, and those not tried after a refusal (slow start: until the next
+        # sync), will never show up in the informer.
+        for _ in range(diff - created):
+            self.expectations.creation_observed(key)
+        return active + created - refused_by_namespace, error
 
     def _indexes_ready_to_create(self, sync: JobSync, indexes: list[int]
                                  ) -> tuple[list[int], float]:
@@ -241,3 +223,13 @@ class PodManager:
         if ready:
             return ready, 0.0
         return [], shortest or 0.0
+
+
+async def _delete_all(pods: list[Obj], delete: Callable[[Obj], Awaitable[None]]
+                      ) -> tuple[int, int, BaseException | None]:
+    """Run ``delete`` on every pod concurrently; the ready and total pods deleted and the
+    first error."""
+    errors = await gather_errors([delete(p) for p in pods])
+    deleted = [p for p, err in zip(pods, errors, strict=True) if err is None]
+    first = next((e for e in errors if e is not None), None)
+    return sum(1 for p in deleted if is_pod_ready(p)), len(deleted), first

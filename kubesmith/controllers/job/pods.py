@@ -56,11 +56,6 @@ def is_counted_terminating(pod: Obj) -> bool:
     return is_terminating(pod) and pod_phase(pod) not in ("Succeeded", "Failed")
 
 
-def uid_of(obj: Obj) -> str:
-    """``metadata.uid``."""
-    return str(meta(obj).get("uid") or "")
-
-
 def _time(value: Any) -> datetime | None:
     return parse_rfc3339(value) if isinstance(value, str) else None
 

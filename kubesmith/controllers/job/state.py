@@ -10,19 +10,9 @@ from kubesmith.api.types import Obj
 from kubesmith.controllers.job import conditions as jc
 from kubesmith.controllers.job.backoff import BackoffRecord
 from kubesmith.controllers.job.indexed import Intervals
+from kubesmith.controllers.util import format_rfc3339
 
 JOB_CONTROLLER_NAME = "kubernetes.io/job-controller"
-
-
-def stamp(when: datetime) -> str:
-    """``when`` as the API writes timestamps."""
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def int_field(obj: dict[str, Any], key: str, default: int = 0) -> int:
-    """An integer field, ``default`` when missing or not an integer."""
-    value = obj.get(key)
-    return value if isinstance(value, int) else default
 
 
 def managed_externally(job: Obj) -> bool:
@@ -68,4 +58,4 @@ class JobSync:
     @property
     def stamp(self) -> str:
         """This sync's time as an API timestamp."""
-        return stamp(self.now)
+        return format_rfc3339(self.now)

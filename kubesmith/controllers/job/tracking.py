@@ -14,16 +14,17 @@ from kubesmith.api.types import Obj
 from kubesmith.client import ApiError, Client
 from kubesmith.client.events import EventRecorder
 from kubesmith.client.rest import JOBS
+from kubesmith.controllers.expectations import FinalizerRemovalExpectations
 from kubesmith.controllers.job import conditions as jc
 from kubesmith.controllers.job import per_index
 from kubesmith.controllers.job.backoff import BackoffStore
-from kubesmith.controllers.job.expectations import UIDExpectations
 from kubesmith.controllers.job.failure_policy import match_pod_failure_policy
 from kubesmith.controllers.job.indexed import completion_index, completions_of, is_indexed
-from kubesmith.controllers.job.pod_control import PodControl, gather_errors
-from kubesmith.controllers.job.pods import has_tracking_finalizer, is_pod_failed, uid_of
+from kubesmith.controllers.job.pod_control import JobPodControl
+from kubesmith.controllers.job.pods import has_tracking_finalizer, is_pod_failed
 from kubesmith.controllers.job.state import JobSync
-from kubesmith.controllers.util import is_terminating, pod_phase
+from kubesmith.controllers.pod_control import gather_errors
+from kubesmith.controllers.util import is_terminating, pod_phase, uid_of
 
 #: Bounds status.uncountedTerminatedPods (about 20 KB of UIDs) and the finalizer removals
 #: of one sync, so a huge Job does not starve the others.
@@ -33,8 +34,9 @@ MAX_UNCOUNTED_PODS = 500
 class StatusTracker:
     """Writes Job status from pod outcomes and removes the pods' tracking finalizers."""
 
-    def __init__(self, client: Client, recorder: EventRecorder, pod_control: PodControl,
-                 finalizer_expectations: UIDExpectations, backoff: BackoffStore) -> None:
+    def __init__(self, client: Client, recorder: EventRecorder, pod_control: JobPodControl,
+                 finalizer_expectations: FinalizerRemovalExpectations,
+                 backoff: BackoffStore) -> None:
         self.client = client
         self.recorder = recorder
         self.pod_control = pod_control

@@ -37,7 +37,6 @@ from kubesmith.controllers.history import (
     new_revision,
     next_revision_number,
     revision_name,
-    scaled_value,
     sorted_revisions,
     template_patch,
 )
@@ -56,7 +55,7 @@ from kubesmith.controllers.statefulset.identity import (
     storage_matches,
 )
 from kubesmith.controllers.statefulset.pods import StatefulPodControl
-from kubesmith.controllers.util import is_terminating, labels_of, meta, pod_phase
+from kubesmith.controllers.util import is_terminating, labels_of, meta, pod_phase, scaled_value
 
 #: Most requests in flight at once when Parallel pods are created or deleted.
 MAX_BATCH = 500

@@ -21,10 +21,10 @@ from kubesmith.client.rest import (
     STATEFULSETS,
 )
 from kubesmith.controllers.base import Controller, ControllerContext
-from kubesmith.controllers.history import (
+from kubesmith.controllers.ownership import (
     Claimer,
+    DependentEvents,
     Owners,
-    PodEvents,
     add_ownership_indexes,
     fresh_parent_check,
 )
@@ -53,7 +53,7 @@ class StatefulSetController(Controller):
         self.pods = self.informer(PODS)
         add_ownership_indexes(self.pods)
         self.owners = Owners(self.sets, KIND)
-        PodEvents(self.owners, self.queue.add, self.queue.add_after).register(self.pods)
+        DependentEvents(self.owners, self.queue.add, self.queue.add_after).register(self.pods)
         self.revisions = self.informer(CONTROLLERREVISIONS)
         add_ownership_indexes(self.revisions)
         self.claims = self.informer(PERSISTENTVOLUMECLAIMS)

@@ -16,7 +16,7 @@ from typing import Any
 
 from kubesmith.api.types import Obj
 from kubesmith.controllers.statefulset.identity import in_ordinal_range
-from kubesmith.controllers.util import meta
+from kubesmith.controllers.util import meta, owner_reference
 
 RETAIN, DELETE = "Retain", "Delete"
 SET_REF = ("apps/v1", "StatefulSet")
@@ -100,8 +100,8 @@ def claim_owner_up_to_date(claim: Obj, sts: Obj, pod: Obj) -> bool:
 
 
 def _controller_ref(owner: Obj, kind: tuple[str, str]) -> dict[str, Any]:
-    return {"apiVersion": kind[0], "kind": kind[1], "name": meta(owner)["name"],
-            "uid": meta(owner)["uid"], "controller": True, "blockOwnerDeletion": True}
+    # The objects may come without apiVersion/kind (list items): take them from ``kind``.
+    return owner_reference({**owner, "apiVersion": kind[0], "kind": kind[1]})
 
 
 def owner_refs_for_policy(claim: Obj, sts: Obj, pod: Obj) -> list[dict[str, Any]]:

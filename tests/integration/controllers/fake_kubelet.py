@@ -14,17 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
 from kubesmith.client import ApiError, Client, Informer
 from kubesmith.client.rest import PODS
-
-
-def now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+from kubesmith.controllers.util import now_rfc3339
 
 
 def affinity_node(pod: dict[str, Any]) -> str | None:
@@ -36,11 +32,6 @@ def affinity_node(pod: dict[str, Any]) -> str | None:
             if expr.get("key") == "metadata.name" and expr.get("operator") == "In":
                 return str(expr["values"][0])
     return None
-
-
-def is_ready(pod: dict[str, Any]) -> bool:
-    return any(c.get("type") == "Ready" and c.get("status") == "True"
-               for c in (pod.get("status") or {}).get("conditions") or ())
 
 
 class FakeNodes:
@@ -114,7 +105,7 @@ class FakeNodes:
         """Mark the pod Running with its Ready condition ``ready`` (what the kubelet
         reports)."""
         status = "True" if ready else "False"
-        stamp = now()
+        stamp = now_rfc3339()
         await self.client.patch(PODS, name, {"status": {
             "phase": "Running",
             "conditions": [{"type": t, "status": status if t in ("Ready", "ContainersReady")

@@ -17,18 +17,9 @@ from typing import Any
 import pytest
 
 from tests.conftest import RunningServer
+from tests.integration.controllers.helpers import wait_for
 
 pytestmark = pytest.mark.integration
-
-
-def _wait(predicate: Any, seconds: float, what: str) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        found = predicate()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _start_manager(server: RunningServer, log: Path, *extra: str) -> subprocess.Popen[bytes]:
@@ -104,22 +95,23 @@ def test_one_leader_acts_and_a_standby_takes_over(bare_server: RunningServer,
     server = bare_server
     first = _start_manager(server, tmp_path / "cm1.log")
     managers.append(first)
-    leader = _wait(lambda: _holder(server), 20, "a leader")
+    leader = wait_for(lambda: _holder(server), "a leader", 20)
     second = _start_manager(server, tmp_path / "cm2.log")
     managers.append(second)
     server.kubectl("create", "namespace", "cm-one")
-    _wait(lambda: _has_default_sa(server, "cm-one"), 10, "default SA from the leader")
+    wait_for(lambda: _has_default_sa(server, "cm-one"), "default SA from the leader", 10)
     time.sleep(1)
     assert _holder(server) == leader, "the standby must not take the lease"
     assert "running serviceaccount-controller" not in (tmp_path / "cm2.log").read_text()
 
     # The leader stops: it releases the Lease and the standby takes over quickly.
     _stop(first)
-    new_leader = _wait(lambda: (h := _holder(server)) and h != leader and h, 10,
-                       "the standby to lead")
+    new_leader = wait_for(lambda: (h := _holder(server)) and h != leader and h,
+                          "the standby to lead", 10)
     assert new_leader
     server.kubectl("create", "namespace", "cm-two")
-    _wait(lambda: _has_default_sa(server, "cm-two"), 10, "default SA from the new leader")
+    wait_for(lambda: _has_default_sa(server, "cm-two"), "default SA from the new leader",
+             10)
     assert "running serviceaccount-controller" in (tmp_path / "cm2.log").read_text()
 
 
@@ -129,7 +121,7 @@ def test_controllers_act_as_their_own_service_accounts(bare_server: RunningServe
     server = bare_server
     managers.append(_start_manager(server, tmp_path / "cm.log", "--leader-elect", "false"))
     server.kubectl("create", "namespace", "cm-ident-a")
-    _wait(lambda: _has_default_sa(server, "cm-ident-a"), 15, "default SA")
+    wait_for(lambda: _has_default_sa(server, "cm-ident-a"), "default SA", 15)
     binding = "system:controller:service-account-controller"
     saved = json.loads(server.kubectl("get", "clusterrolebinding", binding,
                                       "-o", "json").stdout)
@@ -147,4 +139,4 @@ def test_controllers_act_as_their_own_service_accounts(bare_server: RunningServe
             saved["metadata"].pop(key, None)
         server.kubectl("create", "-f", "-", input=json.dumps(saved))
     # The failed reconcile was retried with backoff and now succeeds.
-    _wait(lambda: _has_default_sa(server, "cm-ident-b"), 20, "default SA after restore")
+    wait_for(lambda: _has_default_sa(server, "cm-ident-b"), "default SA after restore", 20)

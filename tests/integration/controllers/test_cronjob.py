@@ -6,7 +6,6 @@ controller does not run here; Jobs are finished by writing their status directly
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -15,27 +14,17 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from kubesmith.client import ApiError, Client
-from kubesmith.client.rest import CRONJOBS, EVENTS, JOBS, NAMESPACES
-from kubesmith.controllers import manager
+from kubesmith.client import Client
+from kubesmith.client.rest import CRONJOBS, JOBS
 from kubesmith.controllers.cronjob import CronJobController
-from tests.conftest import RunningServer, namespace_name
-from tests.integration.controllers.conftest import running_controllers
-from tests.integration.controllers.workload_env import until
+from kubesmith.controllers.util import format_rfc3339
+from tests.conftest import RunningServer
+from tests.integration.controllers.conftest import namespace_with_controller
+from tests.integration.controllers.helpers import events_about, until
 
 pytestmark = pytest.mark.integration
 
 SCHEDULED = "batch.kubernetes.io/cronjob-scheduled-timestamp"
-
-
-def stamp(when: datetime) -> str:
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@pytest.fixture(scope="module")
-def server(server_factory: Any) -> RunningServer:
-    s: RunningServer = server_factory("--controllers", "serviceaccount")
-    return s
 
 
 @dataclass
@@ -87,14 +76,13 @@ class Env:
         return {j["metadata"]["name"]: j for j in page.items}
 
     async def events(self, name: str) -> list[tuple[str, str, str]]:
-        page = await self.client.list(EVENTS, self.ns,
-                                      field_selector=f"involvedObject.name={name}")
-        return [(e["type"], e["reason"], e["message"]) for e in page.items]
+        return [(e["type"], e["reason"], e["message"])
+                for e in await events_about(self.client, self.ns, name)]
 
     async def finish_job(self, name: str, type_: str, started: datetime) -> None:
         """Write a finished Job status (what the Job controller would)."""
-        when = stamp(started + timedelta(seconds=5))
-        status: dict[str, Any] = {"startTime": stamp(started), "conditions": [
+        when = format_rfc3339(started + timedelta(seconds=5))
+        status: dict[str, Any] = {"startTime": format_rfc3339(started), "conditions": [
             {"type": type_, "status": "True", "lastTransitionTime": when,
              "lastProbeTime": when}]}
         if type_ == "Complete":
@@ -108,21 +96,10 @@ class Env:
 @pytest.fixture
 async def env(server: RunningServer, request: pytest.FixtureRequest,
               monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Env]:
-    monkeypatch.setitem(manager.CONTROLLERS, "cronjob-controller",
-                        "kubesmith.controllers.cronjob:CronJobController")
-    ns = namespace_name(request.node.name)
-    async with Client.from_kubeconfig(str(server.kubeconfig)) as client:
-        await client.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace",
-                                          "metadata": {"name": ns}})
-        try:
-            async with running_controllers(server, "cronjob-controller"):
-                yield Env(server, client, ns, monkeypatch)
-        finally:
-            for resource in (CRONJOBS, JOBS):
-                async for obj in client.list_all(resource, ns):
-                    with contextlib.suppress(ApiError):
-                        await client.delete(resource, obj["metadata"]["name"], ns)
-            await client.delete(NAMESPACES, ns)
+    async with namespace_with_controller(
+            server, request, monkeypatch, "cronjob-controller",
+            "kubesmith.controllers.cronjob:CronJobController", CRONJOBS, JOBS) as (client, ns):
+        yield Env(server, client, ns, monkeypatch)
 
 
 def job_name(cronjob: str, scheduled: datetime) -> str:
@@ -150,7 +127,7 @@ async def test_creates_the_job_when_due(env: Env) -> None:
         found = await env.cronjob("tick")
         return found if (found.get("status") or {}).get("lastScheduleTime") else None
     status = (await until(recorded, what="status"))["status"]
-    assert status["lastScheduleTime"] == stamp(boundary)
+    assert status["lastScheduleTime"] == format_rfc3339(boundary)
     assert [(a["kind"], a["name"], a["uid"]) for a in status["active"]] == [
         ("Job", job["metadata"]["name"], job["metadata"]["uid"])]
     events = await env.events("tick")
@@ -167,7 +144,7 @@ async def test_creates_the_job_when_due(env: Env) -> None:
         found = (await env.cronjob("tick"))["status"]
         return found if not found.get("active") and found.get("lastSuccessfulTime") else None
     status = await until(settled, what="job seen completed")
-    assert status["lastSuccessfulTime"] == stamp(boundary + timedelta(seconds=5))
+    assert status["lastSuccessfulTime"] == format_rfc3339(boundary + timedelta(seconds=5))
     assert ("Normal", "SawCompletedJob",
             f"Saw completed job: {job['metadata']['name']}, status: Complete") in \
         await env.events("tick")
@@ -267,7 +244,7 @@ async def test_history_limits(env: Env) -> None:
     for name in ("ok-1", "ok-2", "bad-1"):
         assert ("Normal", "SuccessfulDelete", f"Deleted job {name}") in events
     status = (await env.cronjob("hist"))["status"]
-    assert status["lastSuccessfulTime"] == stamp(base + timedelta(minutes=20, seconds=5))
+    assert status["lastSuccessfulTime"] == format_rfc3339(base + timedelta(minutes=20, seconds=5))
     assert not status.get("active")
 
 

@@ -14,17 +14,13 @@ import pytest
 
 from kubesmith.client import ApiError
 from kubesmith.client.rest import CONTROLLERREVISIONS, DAEMONSETS, NODES, PODS
+from kubesmith.controllers.util import is_pod_ready
 from tests.conftest import RunningServer
-from tests.integration.controllers.fake_kubelet import affinity_node, is_ready
-from tests.integration.controllers.workload_env import Env, until, workload_env
+from tests.integration.controllers.fake_kubelet import affinity_node
+from tests.integration.controllers.helpers import until
+from tests.integration.controllers.workload_env import Env, workload_env
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def server(server_factory: Any) -> RunningServer:
-    s: RunningServer = server_factory("--controllers", "serviceaccount")
-    return s
 
 
 @pytest.fixture
@@ -65,7 +61,7 @@ async def settled(env: Env, app: str, nodes: set[str], image: str | None = None
     says so; return the DaemonSet."""
     async def check() -> dict[str, Any] | None:
         by_node = await live_pods_by_node(env, app)
-        if set(by_node) != nodes or any(len(p) != 1 or not is_ready(p[0])
+        if set(by_node) != nodes or any(len(p) != 1 or not is_pod_ready(p[0])
                                         for p in by_node.values()):
             return None
         if image and any(p[0]["spec"]["containers"][0]["image"] != image
@@ -150,7 +146,7 @@ async def test_rolling_update_node_by_node_and_rollout_commands(env: Env) -> Non
         nonlocal lowest
         while not stop.is_set():
             by_node = await live_pods_by_node(env, "roll")
-            ready = sum(1 for n in nodes if any(is_ready(p) for p in by_node.get(n, ())))
+            ready = sum(1 for n in nodes if any(is_pod_ready(p) for p in by_node.get(n, ())))
             lowest = min(lowest, ready)
             await asyncio.sleep(0.02)
 
@@ -205,7 +201,7 @@ async def test_on_delete_waits_for_manual_deletion(env: Env) -> None:
         by_node = await live_pods_by_node(env, "manual")
         pods = by_node.get(sorted(nodes)[0]) or []
         if len(pods) == 1 and pods[0]["spec"]["containers"][0]["image"] == "pause:2" and \
-                is_ready(pods[0]):
+                is_pod_ready(pods[0]):
             return by_node
         return None
     by_node = await until(replaced, what="the deleted pod replaced by the new template")
@@ -224,7 +220,7 @@ async def test_failed_pod_is_replaced_with_an_event(env: Env) -> None:
     async def replaced() -> list[dict[str, Any]] | None:
         pods = await pods_of(env, "flaky")
         names = [p["metadata"]["name"] for p in pods]
-        return pods if failed not in names and len(pods) == 1 and is_ready(pods[0]) else None
+        return pods if failed not in names and len(pods) == 1 and is_pod_ready(pods[0]) else None
     await until(replaced, what="the failed pod replaced")
     events = await env.events_for("DaemonSet", "flaky")
     reasons = {(e["reason"], e["type"], e["message"]) for e in events}

@@ -18,30 +18,21 @@ import pytest
 from kubesmith.api.types import Obj
 from kubesmith.client import Informer
 from kubesmith.client.rest import DEPLOYMENTS, PODS, REPLICASETS
+from kubesmith.controllers.util import get_condition, labels_of
 from tests.conftest import RunningServer
-from tests.integration.controllers.test_replicaset import (
-    NEVER_READY,
-    Cluster,
-    condition,
-    labels,
-    registry,
-    server,
-    until,
-    workload_cluster,
-)
+from tests.integration.controllers.helpers import until
+from tests.integration.controllers.replicaset_env import NEVER_READY, Cluster, workload_cluster
 
 pytestmark = pytest.mark.integration
-
-__all__ = ["registry", "server"]  # fixtures shared with the ReplicaSet tests
 
 HASH = "pod-template-hash"
 REVISION = "deployment.kubernetes.io/revision"
 
 
 @pytest.fixture
-async def cluster(server: RunningServer, registry: None, request: pytest.FixtureRequest
-                  ) -> AsyncIterator[Cluster]:
-    async with workload_cluster(server, request.node.name, "replicaset-controller",
+async def cluster(server: RunningServer, request: pytest.FixtureRequest,
+                  monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Cluster]:
+    async with workload_cluster(server, request, monkeypatch, "replicaset-controller",
                                 "deployment-controller") as c:
         yield c
 
@@ -111,11 +102,11 @@ class RolloutWatch:
     def _pods(self) -> None:
         live = [p for p in self.pod_informer.list() if not p["metadata"].get(
             "deletionTimestamp")]
-        ready = sum(1 for p in live if condition(p, "Ready") and
-                    condition(p, "Ready")["status"] == "True")  # type: ignore[index]
+        ready = sum(1 for p in live if get_condition(p, "Ready") and
+                    get_condition(p, "Ready")["status"] == "True")  # type: ignore[index]
         by_hash: dict[str, int] = {}
         for pod in live:
-            by_hash[labels(pod)[HASH]] = by_hash.get(labels(pod)[HASH], 0) + 1
+            by_hash[labels_of(pod)[HASH]] = by_hash.get(labels_of(pod)[HASH], 0) + 1
         self.pods.append((len(live), ready, by_hash))
 
     def _replica_sets(self) -> None:
@@ -143,7 +134,7 @@ async def test_create_rollout_status_wait_and_describe(cluster: Cluster) -> None
     await c.akubectl("wait", "--for=condition=Available", "deployment/web", "--timeout=30s")
 
     [rs] = await replica_sets(c, "web")
-    hash_ = labels(rs)[HASH]
+    hash_ = labels_of(rs)[HASH]
     assert rs["metadata"]["name"] == f"web-{hash_}"
     assert rs["spec"]["selector"]["matchLabels"] == {"app": "web", HASH: hash_}
     assert rs["spec"]["template"]["metadata"]["labels"] == {"app": "web", HASH: hash_}
@@ -152,7 +143,7 @@ async def test_create_rollout_status_wait_and_describe(cluster: Cluster) -> None
     assert {k: v for k, v in annotations(rs).items() if k.startswith("deployment.")} == {
         REVISION: "1", "deployment.kubernetes.io/desired-replicas": "3",
         "deployment.kubernetes.io/max-replicas": "4"}
-    assert all(labels(p)[HASH] == hash_ for p in await c.pods("app=web"))
+    assert all(labels_of(p)[HASH] == hash_ for p in await c.pods("app=web"))
 
     d = await c.get(DEPLOYMENTS, "web")
     assert annotations(d)[REVISION] == "1"
@@ -161,11 +152,11 @@ async def test_create_rollout_status_wait_and_describe(cluster: Cluster) -> None
     assert (status["replicas"], status["updatedReplicas"], status["readyReplicas"],
             status["availableReplicas"]) == (3, 3, 3, 3)
     assert "unavailableReplicas" not in status
-    available = condition(d, "Available")
+    available = get_condition(d, "Available")
     assert available is not None
     assert (available["status"], available["reason"], available["message"]) == \
         ("True", "MinimumReplicasAvailable", "Deployment has minimum availability.")
-    progressing = condition(d, "Progressing")
+    progressing = get_condition(d, "Progressing")
     assert progressing is not None
     assert (progressing["status"], progressing["reason"], progressing["message"]) == \
         ("True", "NewReplicaSetAvailable",
@@ -204,7 +195,7 @@ async def test_rolling_update_respects_surge_and_unavailability(
     async with RolloutWatch(c, "web") as watch:
         await c.akubectl("set", "image", "deployment/web", "c=nginx:2")
         await rolled_out(c, "web")
-        await until(lambda: _only_new_pods(c, labels(old)[HASH]), what="old pods gone")
+        await until(lambda: _only_new_pods(c, labels_of(old)[HASH]), what="old pods gone")
 
     assert watch.pods and watch.wanted
     assert max(total for total, _, _ in watch.pods) <= most_pods
@@ -226,7 +217,7 @@ async def test_rolling_update_respects_surge_and_unavailability(
 
 async def _only_new_pods(c: Cluster, old_hash: str) -> bool:
     pods = await c.pods("app=web")
-    return len(pods) == 4 and all(labels(p)[HASH] != old_hash for p in pods)
+    return len(pods) == 4 and all(labels_of(p)[HASH] != old_hash for p in pods)
 
 
 async def _set_image_with_cause(c: Cluster, image: str, cause: str) -> None:
@@ -286,7 +277,7 @@ async def test_history_change_cause_and_undo(cluster: Cluster) -> None:
 
 async def _paused_noted(c: Cluster) -> Obj | None:
     d = await c.get(DEPLOYMENTS, "web")
-    cond = condition(d, "Progressing")
+    cond = get_condition(d, "Progressing")
     if d["status"].get("observedGeneration") == d["metadata"]["generation"] and cond and \
             cond["reason"] == "DeploymentPaused":
         return d
@@ -300,7 +291,7 @@ async def test_pause_scale_and_resume(cluster: Cluster) -> None:
     await c.akubectl("rollout", "pause", "deployment/web")
     await c.akubectl("set", "image", "deployment/web", "c=nginx:2")
     d = await until(lambda: _paused_noted(c), what="the pause noted")
-    cond = condition(d, "Progressing")
+    cond = get_condition(d, "Progressing")
     assert cond is not None
     assert (cond["status"], cond["message"]) == ("Unknown", "Deployment is paused")
     # Paused: the new template is not rolled out...
@@ -316,14 +307,14 @@ async def test_pause_scale_and_resume(cluster: Cluster) -> None:
     assert [(image_of(rs), rs["spec"]["replicas"]) for rs in rss] == \
         [("nginx:1", 0), ("nginx:2", 3)]
     d = await c.get(DEPLOYMENTS, "web")
-    cond = condition(d, "Progressing")
+    cond = get_condition(d, "Progressing")
     assert cond is not None and cond["reason"] == "NewReplicaSetAvailable"
 
 
 async def _ready_pods(c: Cluster, count: int) -> bool:
     pods = await c.pods("app=web")
     return len(pods) == count and all(
-        (condition(p, "Ready") or {}).get("status") == "True" for p in pods)
+        (get_condition(p, "Ready") or {}).get("status") == "True" for p in pods)
 
 
 async def test_recreate_never_mixes_old_and_new_pods(cluster: Cluster) -> None:
@@ -338,7 +329,7 @@ async def test_recreate_never_mixes_old_and_new_pods(cluster: Cluster) -> None:
     assert watch.pods
     assert all(len(by_hash) <= 1 for _, _, by_hash in watch.pods), \
         "old and new pods ran together"
-    assert any(labels(old)[HASH] not in by_hash and by_hash for _, _, by_hash in watch.pods)
+    assert any(labels_of(old)[HASH] not in by_hash and by_hash for _, _, by_hash in watch.pods)
     new = next(rs for rs in await replica_sets(c, "web")
                if rs["metadata"]["name"] != old["metadata"]["name"])
     scaled = await until(lambda: events(c, "web", "ScalingReplicaSet", 3), what="events")
@@ -373,12 +364,12 @@ async def test_progress_deadline_exceeded(cluster: Cluster) -> None:
     assert 'deployment "slow" exceeded its progress deadline' in proc.stderr
     d = await c.get(DEPLOYMENTS, "slow")
     [rs] = await replica_sets(c, "slow")
-    cond = condition(d, "Progressing")
+    cond = get_condition(d, "Progressing")
     assert cond is not None
     assert (cond["status"], cond["reason"], cond["message"]) == \
         ("False", "ProgressDeadlineExceeded",
          f'ReplicaSet "{rs["metadata"]["name"]}" has timed out progressing.')
-    available = condition(d, "Available")
+    available = get_condition(d, "Available")
     assert available is not None
     assert (available["status"], available["reason"]) == ("False", "MinimumReplicasUnavailable")
     assert d["status"]["unavailableReplicas"] == 2

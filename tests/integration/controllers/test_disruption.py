@@ -25,40 +25,28 @@ from kubesmith.client.rest import (
 )
 from kubesmith.controllers.util import now_rfc3339
 from tests.conftest import RunningServer
-from tests.integration.controllers import test_garbage_collector as shared
-from tests.integration.controllers.test_garbage_collector import (
+from tests.integration.controllers.conftest import running_registered
+from tests.integration.controllers.helpers import until
+from tests.integration.controllers.objects import (
     delete_crd,
-    eventually,
     make_crd,
     owner_ref,
     pod,
-    registered,
+    set_pod_status,
 )
 
 pytestmark = pytest.mark.integration
-
-# the shared fixtures: a module's own API server and an admin client
-server = shared.server
-admin = shared.admin
-ns = shared.ns
 
 DISRUPTION = "disruption-controller"
 LABELS = {"app": "web"}
 
 
 @pytest.fixture
-async def disruption(server: RunningServer, controllers: Any,
+async def disruption(server: RunningServer,
                      monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[None]:
-    async with registered(server, controllers, monkeypatch, DISRUPTION,
-                          "kubesmith.controllers.disruption:DisruptionController"):
+    async with running_registered(server, monkeypatch, DISRUPTION,
+                                  "kubesmith.controllers.disruption:DisruptionController"):
         yield
-
-
-async def set_ready(admin: Client, namespace: str, name: str, ready: bool = True) -> None:
-    """What a kubelet reports for a running pod."""
-    await admin.patch(PODS, name, {"status": {"phase": "Running", "conditions": [
-        {"type": "Ready", "status": "True" if ready else "False",
-         "lastTransitionTime": now_rfc3339()}]}}, namespace, subresource="status")
 
 
 async def make_pods(admin: Client, namespace: str, count: int, ready: int,
@@ -66,7 +54,7 @@ async def make_pods(admin: Client, namespace: str, count: int, ready: int,
     for i in range(count):
         await admin.create(PODS, pod(f"web-{i}", *owners, labels=LABELS), namespace)
         if i < ready:
-            await set_ready(admin, namespace, f"web-{i}")
+            await set_pod_status(admin, namespace, f"web-{i}", None, ready=True)
 
 
 async def make_pdb(admin: Client, namespace: str, name: str, **spec: Any) -> None:
@@ -86,7 +74,7 @@ async def status_becomes(admin: Client, namespace: str, name: str,
         current = {k: status.get(k) for k in wanted}
         return status if current == wanted else None
 
-    found: dict[str, Any] = await eventually(check, f"{name} status {wanted}")
+    found: dict[str, Any] = await until(check, f"{name} status {wanted}")
     return found
 
 
@@ -103,7 +91,7 @@ async def test_min_available_integer(admin: Client, ns: str, disruption: None) -
     cond = allowed_condition(status)
     assert (cond["status"], cond["reason"]) == ("True", "SufficientPods")
 
-    await set_ready(admin, ns, "web-2", ready=False)
+    await set_pod_status(admin, ns, "web-2", None, ready=False)
     status = await status_becomes(admin, ns, "web", currentHealthy=2, disruptionsAllowed=0)
     cond = allowed_condition(status)
     assert (cond["status"], cond["reason"]) == ("False", "InsufficientPods")
@@ -132,7 +120,8 @@ async def test_percentages_use_the_controllers_scale(admin: Client, ns: str,
 
     # scaling the ReplicaSet changes the expected count at the next sync
     await admin.patch(REPLICASETS, "web", {"spec": {"replicas": 3}}, ns)
-    await set_ready(admin, ns, "web-0")  # a pod event triggers the sync, as upstream
+    # a pod event triggers the sync, as upstream
+    await set_pod_status(admin, ns, "web-0", None, ready=True)
     await status_becomes(admin, ns, "quarter", expectedPods=3, desiredHealthy=2,
                          disruptionsAllowed=1)
 
@@ -188,7 +177,7 @@ async def test_unknown_controller_fails_safe(admin: Client, ns: str,
         return next((c for c in conds if c["type"] == "DisruptionAllowed"
                      and c["reason"] == "SyncFailed"), None)
 
-    cond = await eventually(sync_failed, "the SyncFailed condition")
+    cond = await until(sync_failed, "the SyncFailed condition")
     assert cond["status"] == "False"
     assert cond["message"] == 'no matches for kind "Nope" in version "nope.kubesmith.test/v1"'
     pdb = await admin.get(PODDISRUPTIONBUDGETS, "web", ns)
@@ -198,7 +187,7 @@ async def test_unknown_controller_fails_safe(admin: Client, ns: str,
         page = await admin.list(EVENTS, ns)
         return any(e.get("reason") == "CalculateExpectedPodCountFailed" for e in page.items)
 
-    await eventually(event, "a CalculateExpectedPodCountFailed event")
+    await until(event, "a CalculateExpectedPodCountFailed event")
 
 
 async def test_disrupted_pods_are_pruned(admin: Client, ns: str, disruption: None) -> None:
@@ -221,4 +210,4 @@ async def test_disrupted_pods_are_pruned(admin: Client, ns: str, disruption: Non
         return any(e.get("reason") == "NotDeleted" and e["involvedObject"]["name"] == "web-1"
                    for e in page.items)
 
-    await eventually(not_deleted, "a NotDeleted event for web-1")
+    await until(not_deleted, "a NotDeleted event for web-1")

@@ -7,49 +7,36 @@ kubelet would."""
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
 from kubesmith.client import ApiError, Client
-from kubesmith.client.rest import (
-    ENDPOINTS,
-    NAMESPACES,
-    NODES,
-    PODS,
-    SERVICEACCOUNTS,
-    SERVICES,
-)
+from kubesmith.client.rest import ENDPOINTS, NAMESPACES, NODES, PODS, SERVICES
 from kubesmith.controllers import manager
-from kubesmith.controllers.util import now_rfc3339
 from tests.conftest import RunningServer, namespace_name
+from tests.integration.controllers.helpers import (
+    absent,
+    delete_quietly,
+    make_namespace,
+    make_node,
+    until,
+)
+from tests.integration.controllers.objects import (
+    NODE,
+    make_pod,
+    service_manifest,
+    set_pod_status,
+)
 
 pytestmark = pytest.mark.integration
-
-T = TypeVar("T")
-
-NODE = "ep-node-1"
-
-
-@pytest.fixture(scope="module")
-def server(server_factory: Callable[..., RunningServer]) -> RunningServer:
-    """An API server running only the ServiceAccounts controller (ours run in the test)."""
-    return server_factory("--controllers", "serviceaccount-controller")
 
 
 @pytest.fixture
 def registered(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(manager.CONTROLLERS, "endpoints-controller",
                         "kubesmith.controllers.endpoints:EndpointsController")
-
-
-@pytest.fixture
-async def admin(server: RunningServer) -> AsyncIterator[Client]:
-    async with Client.from_kubeconfig(str(server.kubeconfig)) as client:
-        yield client
 
 
 @pytest.fixture
@@ -65,93 +52,6 @@ async def ns(server: RunningServer, registered: None, admin: Client, controllers
     finally:
         await delete_quietly(admin, NAMESPACES, name)
         await delete_quietly(admin, NODES, NODE)
-
-
-# ---- helpers (also used by the EndpointSlice tests) ----------------------------------------
-
-async def eventually(check: Callable[[], Awaitable[T | None]], what: str,
-                     seconds: float = 15.0) -> T:
-    """Poll ``check`` until it returns something truthy; fail naming ``what``."""
-    deadline = time.monotonic() + seconds
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = await check()
-        except ApiError as exc:
-            last = exc
-        else:
-            if last:
-                return last
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
-
-
-async def make_namespace(client: Client, name: str) -> None:
-    """A namespace with its default ServiceAccount (pods need it)."""
-    await client.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace",
-                                     "metadata": {"name": name}})
-
-    async def has_sa() -> bool:
-        await client.get(SERVICEACCOUNTS, "default", name)
-        return True
-
-    await eventually(has_sa, f"default ServiceAccount in {name}")
-
-
-async def make_node(client: Client, name: str, labels: dict[str, str] | None = None) -> None:
-    await client.create(NODES, {"apiVersion": "v1", "kind": "Node",
-                                "metadata": {"name": name, "labels": labels or {}}})
-
-
-async def delete_quietly(client: Client, resource: Any, name: str,
-                         namespace: str | None = None) -> None:
-    try:
-        await client.delete(resource, name, namespace, grace_period_seconds=0)
-    except ApiError as exc:
-        if exc.code != 404:
-            raise
-
-
-def pod_manifest(name: str, labels: dict[str, str], *, node: str = NODE,
-                 ports: dict[str, int] | None = None, hostname: str | None = None,
-                 subdomain: str | None = None) -> dict[str, Any]:
-    spec: dict[str, Any] = {
-        "nodeName": node,
-        "containers": [{"name": "app", "image": "registry.k8s.io/pause:3.10",
-                        "ports": [{"name": n, "containerPort": p}
-                                  for n, p in (ports or {}).items()]}]}
-    if hostname:
-        spec["hostname"] = hostname
-    if subdomain:
-        spec["subdomain"] = subdomain
-    return {"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": name, "labels": labels}, "spec": spec}
-
-
-async def set_pod_status(client: Client, namespace: str, name: str, ip: str | None,
-                         ready: bool) -> None:
-    """What a kubelet reports: Running with an IP, Ready or not."""
-    status: dict[str, Any] = {"phase": "Running", "conditions": [
-        {"type": "Ready", "status": "True" if ready else "False",
-         "lastTransitionTime": now_rfc3339()}]}
-    if ip:
-        status.update(podIP=ip, podIPs=[{"ip": ip}])
-    await client.patch(PODS, name, {"status": status}, namespace, subresource="status")
-
-
-async def make_pod(client: Client, namespace: str, name: str, labels: dict[str, str],
-                   ip: str | None, ready: bool, **kwargs: Any) -> None:
-    await client.create(PODS, pod_manifest(name, labels, **kwargs), namespace)
-    await set_pod_status(client, namespace, name, ip, ready)
-
-
-def service_manifest(name: str, selector: dict[str, str] | None,
-                     ports: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"ports": ports, **spec}
-    if selector is not None:
-        body["selector"] = selector
-    return {"apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": name, "labels": {"team": "blue"}}, "spec": body}
 
 
 def flat_addresses(endpoints: dict[str, Any]) -> set[tuple[str, bool, str, int]]:
@@ -179,15 +79,6 @@ async def endpoints_matching(client: Client, namespace: str, name: str,
     return endpoints if flat_addresses(endpoints) == expected else None
 
 
-async def gone(client: Client, namespace: str, name: str) -> bool:
-    """Whether the Endpoints ``name`` does not exist."""
-    try:
-        await client.get(ENDPOINTS, name, namespace)
-    except ApiError as exc:
-        return exc.code == 404
-    return False
-
-
 # ---- tests -----------------------------------------------------------------------------------
 
 async def test_addresses_ports_and_deletion(ns: str, admin: Client) -> None:
@@ -205,7 +96,7 @@ async def test_addresses_ports_and_deletion(ns: str, admin: Client) -> None:
         ("10.244.1.2", True, "http", 8080), ("10.244.1.2", True, "metrics", 9090),
         ("10.244.1.3", False, "http", 8080), ("10.244.1.3", False, "metrics", 9090),
         ("10.244.1.4", True, "http", 8081), ("10.244.1.4", True, "metrics", 9090)}
-    endpoints = await eventually(
+    endpoints = await until(
         lambda: endpoints_matching(admin, ns, "web", expected), "web Endpoints")
     assert endpoints["metadata"]["labels"] == {"team": "blue"}
     assert "endpoints.kubernetes.io/last-change-trigger-time" in \
@@ -226,7 +117,7 @@ async def test_addresses_ports_and_deletion(ns: str, admin: Client) -> None:
     expected = {
         ("10.244.1.3", True, "http", 8080), ("10.244.1.3", True, "metrics", 9090),
         ("10.244.1.4", True, "http", 8081), ("10.244.1.4", True, "metrics", 9090)}
-    await eventually(lambda: endpoints_matching(admin, ns, "web", expected),
+    await until(lambda: endpoints_matching(admin, ns, "web", expected),
                      "a gone and b ready")
 
     # A Service without a selector keeps the Endpoints its owner writes.
@@ -238,7 +129,7 @@ async def test_addresses_ports_and_deletion(ns: str, admin: Client) -> None:
                      "ports": [{"name": "x", "port": 81}]}]}, ns)
 
     await admin.delete(SERVICES, "web", ns)
-    await eventually(lambda: gone(admin, ns, "web"), "web Endpoints deleted")
+    await until(lambda: absent(admin, ENDPOINTS, "web", ns), "web Endpoints deleted")
     manual = await admin.get(ENDPOINTS, "manual", ns)
     assert flat_addresses(manual) == {("192.0.2.10", True, "x", 81)}
 
@@ -252,17 +143,17 @@ async def test_publish_not_ready_and_terminating(ns: str, admin: Client) -> None
     await admin.create(SERVICES, service_manifest(
         "publish", app, [{"name": "http", "port": 80, "targetPort": 8080}],
         publishNotReadyAddresses=True), ns)
-    await eventually(lambda: endpoints_matching(admin, ns, "plain", {
+    await until(lambda: endpoints_matching(admin, ns, "plain", {
         ("10.244.2.2", True, "http", 8080), ("10.244.2.3", False, "http", 8080)}),
         "plain Endpoints")
-    await eventually(lambda: endpoints_matching(admin, ns, "publish", {
+    await until(lambda: endpoints_matching(admin, ns, "publish", {
         ("10.244.2.2", True, "http", 8080), ("10.244.2.3", True, "http", 8080)}),
         "publishNotReadyAddresses Endpoints")
     # A bound pod deleted gracefully terminates: only publishing Services keep it.
     await admin.delete(PODS, "ready", ns)
-    await eventually(lambda: endpoints_matching(admin, ns, "plain", {
+    await until(lambda: endpoints_matching(admin, ns, "plain", {
         ("10.244.2.3", False, "http", 8080)}), "terminating pod left out")
-    await eventually(lambda: endpoints_matching(admin, ns, "publish", {
+    await until(lambda: endpoints_matching(admin, ns, "publish", {
         ("10.244.2.2", True, "http", 8080), ("10.244.2.3", True, "http", 8080)}),
         "terminating pod published")
 
@@ -276,7 +167,7 @@ async def test_headless_hostnames(ns: str, admin: Client) -> None:
     # Headless, without ports: addresses only.
     await admin.create(SERVICES, service_manifest("db", app, [], clusterIP="None"),
                        ns)
-    endpoints = await eventually(lambda: endpoints_matching(admin, ns, "db", {
+    endpoints = await until(lambda: endpoints_matching(admin, ns, "db", {
         ("10.244.3.2", True, "", 0), ("10.244.3.3", True, "", 0)}),
         "headless Endpoints")
     assert endpoints["metadata"]["labels"]["service.kubernetes.io/headless"] == ""
@@ -298,5 +189,6 @@ async def test_leftover_endpoints_removed_at_start(ns: str, admin: Client, serve
             "name": "lock", "annotations": {
                 "control-plane.alpha.kubernetes.io/leader": '{"holderIdentity":"x"}'}}}, ns)
     async with controllers(server, "endpoints-controller"):
-        await eventually(lambda: gone(admin, ns, "orphan"), "leftover Endpoints deleted")
-        assert not await gone(admin, ns, "lock")
+        await until(lambda: absent(admin, ENDPOINTS, "orphan", ns),
+                    "leftover Endpoints deleted")
+        assert not await absent(admin, ENDPOINTS, "lock", ns)

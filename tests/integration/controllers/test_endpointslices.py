@@ -14,11 +14,13 @@ from kubesmith.client import Client
 from kubesmith.client.rest import ENDPOINTSLICES, NAMESPACES, NODES, PODS, SERVICES
 from kubesmith.controllers import manager
 from tests.conftest import RunningServer, namespace_name
-from tests.integration.controllers.test_endpoints import (
+from tests.integration.controllers.helpers import (
     delete_quietly,
-    eventually,
     make_namespace,
     make_node,
+    until,
+)
+from tests.integration.controllers.objects import (
     make_pod,
     pod_manifest,
     service_manifest,
@@ -30,21 +32,10 @@ pytestmark = pytest.mark.integration
 MANAGED_BY = "endpointslice-controller.k8s.io"
 
 
-@pytest.fixture(scope="module")
-def server(server_factory: Callable[..., RunningServer]) -> RunningServer:
-    return server_factory("--controllers", "serviceaccount-controller")
-
-
 @pytest.fixture
 def registered(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(manager.CONTROLLERS, "endpointslice-controller",
                         "kubesmith.controllers.endpointslice:EndpointSliceController")
-
-
-@pytest.fixture
-async def admin(server: RunningServer) -> AsyncIterator[Client]:
-    async with Client.from_kubeconfig(str(server.kubeconfig)) as client:
-        yield client
 
 
 @pytest.fixture
@@ -113,7 +104,7 @@ async def test_conditions_ports_zones_and_removal(ns: str, admin: Client, nodes:
         found = await slices_of(admin, ns, "web")
         return found if set(endpoints_by_pod(found)) == {"a", "b", "c"} else None
 
-    slices = await eventually(settled, "slices for a, b and c")
+    slices = await until(settled, "slices for a, b and c")
     by_pod = endpoints_by_pod(slices)
     assert by_pod["a"] == (("10.244.1.2",), True, True, False, (("http", 8080),))
     assert by_pod["b"] == (("10.244.1.3",), False, False, False, (("http", 8080),))
@@ -147,7 +138,7 @@ async def test_conditions_ports_zones_and_removal(ns: str, admin: Client, nodes:
                   "b": (("10.244.1.3",), True, True, False, (("http", 8080),))}
         return found if found == wanted else None
 
-    await eventually(changed, "terminating a, ready b, no c")
+    await until(changed, "terminating a, ready b, no c")
 
     # Nothing selected: one empty placeholder slice.
     await delete_quietly(admin, PODS, "a", ns)
@@ -157,7 +148,7 @@ async def test_conditions_ports_zones_and_removal(ns: str, admin: Client, nodes:
         found = await slices_of(admin, ns, "web")
         return found if len(found) == 1 and not found[0].get("endpoints") else None
 
-    [empty] = await eventually(placeholder, "the placeholder slice")
+    [empty] = await until(placeholder, "the placeholder slice")
     assert not empty.get("ports")
 
 
@@ -173,7 +164,7 @@ async def test_publish_not_ready_addresses(ns: str, admin: Client, nodes: Any) -
         return found.get("slow") == (("10.244.2.2",), True, False, False,
                                      (("http", 8080),))
 
-    await eventually(published, "a not-ready pod published as ready")
+    await until(published, "a not-ready pod published as ready")
 
 
 async def test_at_most_100_endpoints_per_slice(ns: str, admin: Client, nodes: Any) -> None:
@@ -196,7 +187,7 @@ async def test_at_most_100_endpoints_per_slice(ns: str, admin: Client, nodes: An
         found = await slices_of(admin, ns, "many")
         return found if len(endpoints_by_pod(found)) == 250 else None
 
-    slices = await eventually(filled, "250 endpoints", seconds=30)
+    slices = await until(filled, "250 endpoints", seconds=30)
     sizes = sorted(len(s["endpoints"]) for s in slices)
     assert sizes == [50, 100, 100]
     # A steady state: nothing more is written.

@@ -3,207 +3,48 @@ cascades driven by the real kubectl, dangling owner references, custom resources
 and dependents (CRD created by the test), and owners in another namespace.
 
 Owners and dependents are made by hand (ConfigMaps, Pods, a ReplicaSet no controller
-manages) so only the collector acts on them. The helpers at the top are shared with the
-other test modules of these controllers (namespace deletion, root CA, disruption)."""
+manages) so only the collector acts on them."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import subprocess
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator
 
 import pytest
 
-from kubesmith.client import ApiError, Client, Resource
-from kubesmith.client.rest import (
-    CONFIGMAPS,
-    EVENTS,
-    NAMESPACES,
-    PODS,
-    REPLICASETS,
-    SERVICEACCOUNTS,
-)
-from kubesmith.controllers import manager
+from kubesmith.client import Client, Resource
+from kubesmith.client.rest import CONFIGMAPS, EVENTS, PODS, REPLICASETS
 from tests.conftest import RunningServer
+from tests.integration.controllers.conftest import running_registered
+from tests.integration.controllers.helpers import (
+    absent,
+    drop_namespace,
+    kubectl,
+    make_namespace,
+    until,
+    wait_gone,
+)
+from tests.integration.controllers.objects import (
+    configmap,
+    delete_crd,
+    make_crd,
+    owner_ref,
+    pod,
+)
 
 pytestmark = pytest.mark.integration
 
-T = TypeVar("T")
-
 GC = "garbage-collector-controller"
-CRDS = Resource("apiextensions.k8s.io", "v1", "customresourcedefinitions", namespaced=False)
 WIDGETS = Resource("gc.kubesmith.test", "v1", "widgets")
 CLUSTERROLES = Resource("rbac.authorization.k8s.io", "v1", "clusterroles", namespaced=False)
 
 
-# ---- helpers shared by the modules of these controllers -----------------------------------
-
-async def eventually(check: Callable[[], Awaitable[T | None]], what: str,
-                     seconds: float = 20.0) -> T:
-    """Poll ``check`` until it returns something truthy; fail naming ``what``."""
-    deadline = time.monotonic() + seconds
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = await check()
-        except ApiError as exc:
-            last = exc
-        else:
-            if last:
-                found: T = last
-                return found
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
-
-
-async def absent(client: Client, resource: Resource, name: str,
-                 namespace: str | None = None) -> bool:
-    """Whether the object is gone (404)."""
-    try:
-        await client.get(resource, name, namespace)
-    except ApiError as exc:
-        if exc.code == 404:
-            return True
-        raise
-    return False
-
-
-async def wait_gone(client: Client, resource: Resource, name: str,
-                    namespace: str | None = None, seconds: float = 20.0) -> None:
-    await eventually(lambda: absent(client, resource, name, namespace),
-                     f"{resource.plural} {namespace}/{name} to be deleted", seconds)
-
-
-async def make_namespace(client: Client, name: str) -> None:
-    """A namespace with its default ServiceAccount (pods need it)."""
-    await client.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace",
-                                     "metadata": {"name": name}})
-
-    async def has_sa() -> bool:
-        await client.get(SERVICEACCOUNTS, "default", name)
-        return True
-
-    await eventually(has_sa, f"default ServiceAccount in {name}")
-
-
-async def drop_namespace(client: Client, name: str) -> None:
-    """Delete a namespace without a namespace controller: release it by hand."""
-    with contextlib.suppress(ApiError):
-        await client.delete(NAMESPACES, name)
-        await client.replace(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace",
-                                          "metadata": {"name": name},
-                                          "spec": {"finalizers": []}},
-                             subresource="finalize")
-
-
-def owner_ref(owner: dict[str, Any], *, block: bool | None = None,
-              controller: bool | None = None) -> dict[str, Any]:
-    ref = {"apiVersion": owner["apiVersion"], "kind": owner["kind"],
-           "name": owner["metadata"]["name"], "uid": owner["metadata"]["uid"]}
-    if block is not None:
-        ref["blockOwnerDeletion"] = block
-    if controller is not None:
-        ref["controller"] = controller
-    return ref
-
-
-def configmap(name: str, *owners: dict[str, Any], finalizers: list[str] | None = None
-              ) -> dict[str, Any]:
-    meta: dict[str, Any] = {"name": name}
-    if owners:
-        meta["ownerReferences"] = list(owners)
-    if finalizers:
-        meta["finalizers"] = finalizers
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": {"k": name}}
-
-
-def pod(name: str, *owners: dict[str, Any], labels: dict[str, str] | None = None
-        ) -> dict[str, Any]:
-    meta: dict[str, Any] = {"name": name, "labels": labels or {}}
-    if owners:
-        meta["ownerReferences"] = list(owners)
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta,
-            "spec": {"containers": [{"name": "app", "image": "registry.k8s.io/pause:3.10"}]}}
-
-
-async def make_crd(client: Client, group: str, plural: str, kind: str,
-                   scope: str = "Namespaced", subresources: dict[str, Any] | None = None
-                   ) -> None:
-    """A CRD with one served version v1 (any fields), waited for until it is served."""
-    version: dict[str, Any] = {
-        "name": "v1", "served": True, "storage": True,
-        "schema": {"openAPIV3Schema": {"type": "object",
-                                       "x-kubernetes-preserve-unknown-fields": True}}}
-    if subresources:
-        version["subresources"] = subresources
-    await client.create(CRDS, {
-        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{plural}.{group}"},
-        "spec": {"group": group, "scope": scope,
-                 "names": {"plural": plural, "singular": kind.lower(), "kind": kind},
-                 "versions": [version]}})
-    resource = Resource(group, "v1", plural, scope == "Namespaced")
-
-    async def served() -> bool:
-        await client.request("GET", resource.path())
-        return True
-
-    await eventually(served, f"{plural}.{group} to be served")
-
-
-async def delete_crd(client: Client, name: str) -> None:
-    with contextlib.suppress(ApiError):
-        await client.delete(CRDS, name)
-
-
-async def kubectl(server: RunningServer, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run kubectl without blocking the loop the controllers run on."""
-    return await asyncio.to_thread(server.kubectl, *args)
-
-
-# ---- fixtures ------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def server(server_factory: Callable[..., RunningServer]) -> RunningServer:
-    """An API server running only the ServiceAccounts controller (ours run in the test)."""
-    return server_factory("--controllers", "serviceaccount-controller")
-
-
 @pytest.fixture
-async def admin(server: RunningServer) -> AsyncIterator[Client]:
-    async with Client.from_kubeconfig(str(server.kubeconfig)) as client:
-        yield client
-
-
-@contextlib.asynccontextmanager
-async def registered(server: RunningServer, controllers: Any, monkeypatch: pytest.MonkeyPatch,
-                     name: str, target: str) -> AsyncIterator[None]:
-    """Run the controller ``target`` ("module:Class") registered as ``name``."""
-    monkeypatch.setitem(manager.CONTROLLERS, name, target)
-    async with controllers(server, name):
+async def gc(server: RunningServer, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[None]:
+    async with running_registered(server, monkeypatch, GC,
+                                  "kubesmith.controllers.garbagecollector:GarbageCollector"):
         yield
-
-
-@pytest.fixture
-async def gc(server: RunningServer, controllers: Any, monkeypatch: pytest.MonkeyPatch
-             ) -> AsyncIterator[None]:
-    async with registered(server, controllers, monkeypatch, GC,
-                          "kubesmith.controllers.garbagecollector:GarbageCollector"):
-        yield
-
-
-@pytest.fixture
-async def ns(admin: Client) -> AsyncIterator[str]:
-    name = f"gc-{uuid.uuid4().hex[:8]}"
-    await make_namespace(admin, name)
-    try:
-        yield name
-    finally:
-        await drop_namespace(admin, name)
 
 
 # ---- tests ---------------------------------------------------------------------------------
@@ -256,7 +97,7 @@ async def test_foreground_waits_for_blocking_dependents(server: RunningServer, a
         held = await admin.get(CONFIGMAPS, "held", ns)
         return bool(held["metadata"].get("deletionTimestamp"))
 
-    await eventually(held_terminating, "the held dependent to be deleted")
+    await until(held_terminating, "the held dependent to be deleted")
     await wait_gone(admin, PODS, "dep-pod", ns)
     waiting = await admin.get(CONFIGMAPS, "owner", ns)
     assert waiting["metadata"].get("deletionTimestamp")
@@ -321,7 +162,7 @@ async def test_dangling_references(admin: Client, ns: str, gc: None) -> None:
         return [r["uid"] for r in half["metadata"]["ownerReferences"]] == \
             [live["metadata"]["uid"]]
 
-    await eventually(only_live_ref, "the dangling reference to be removed")
+    await until(only_live_ref, "the dangling reference to be removed")
     assert not await absent(admin, CONFIGMAPS, "live-owner", ns)
 
 
@@ -361,7 +202,7 @@ async def test_owner_in_another_namespace_is_reported_and_dependent_collected(
                        e["involvedObject"].get("uid") == dep["metadata"]["uid"]
                        for e in page.items)
 
-        await eventually(reported, "an OwnerRefInvalidNamespace event")
+        await until(reported, "an OwnerRefInvalidNamespace event")
         # the owner does not exist in the dependent's namespace: the reference dangles
         await wait_gone(admin, CONFIGMAPS, "cross", ns)
         assert not await absent(admin, CONFIGMAPS, "owner", other_ns)
@@ -383,7 +224,7 @@ async def test_cluster_scoped_dependent_of_a_namespaced_owner(admin: Client, ns:
                        e["involvedObject"].get("uid") == role["metadata"]["uid"]
                        for e in page.items)
 
-        await eventually(reported, "an OwnerRefInvalidNamespace event")
+        await until(reported, "an OwnerRefInvalidNamespace event")
         # such a reference can never be resolved: the object is not collected for it
         assert not await absent(admin, CLUSTERROLES, name)
     finally:

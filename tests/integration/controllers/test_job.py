@@ -9,18 +9,21 @@ import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from kubesmith.client import ApiError, Client, Informer
-from kubesmith.client.rest import EVENTS, JOBS, NAMESPACES, PODS
-from kubesmith.controllers import manager
+from kubesmith.client.rest import JOBS, PODS
 from kubesmith.controllers.job.manage import PodManager
-from tests.conftest import RunningServer, namespace_name
-from tests.integration.controllers.conftest import running_controllers
-from tests.integration.controllers.workload_env import until
+from kubesmith.controllers.util import get_condition, now_rfc3339
+from tests.conftest import RunningServer
+from tests.integration.controllers.conftest import namespace_with_controller
+from tests.integration.controllers.helpers import (
+    events_about,
+    kubectl,
+    until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -29,10 +32,6 @@ INDEX = "batch.kubernetes.io/job-completion-index"
 #: What the kubelet does with a pod: ("Succeeded", 0), ("Failed", code), or None (keep
 #: it running).
 Outcome = Callable[[dict[str, Any]], tuple[str, int] | None]
-
-
-def now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def succeed(_pod: dict[str, Any]) -> tuple[str, int] | None:
@@ -99,7 +98,7 @@ class JobKubelet:
     async def _run(self, pod: dict[str, Any]) -> None:
         name = pod["metadata"]["name"]
         containers = [c["name"] for c in pod["spec"]["containers"]]
-        started = now()
+        started = now_rfc3339()
         await self._patch_status(name, {
             "phase": "Running", "startTime": started,
             "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": started}],
@@ -112,7 +111,7 @@ class JobKubelet:
         if outcome is None:
             return
         phase, code = outcome
-        finished = now()
+        finished = now_rfc3339()
         await self._patch_status(name, {
             "phase": phase,
             "conditions": [{"type": "Ready", "status": "False", "reason": "PodCompleted",
@@ -126,12 +125,6 @@ class JobKubelet:
                                   for c in containers]})
 
 
-@pytest.fixture(scope="module")
-def server(server_factory: Any) -> RunningServer:
-    s: RunningServer = server_factory("--controllers", "serviceaccount")
-    return s
-
-
 @dataclass
 class Env:
     server: RunningServer
@@ -140,9 +133,8 @@ class Env:
     kubelets: list[JobKubelet] = field(default_factory=list)
 
     async def kubectl(self, *args: str, check: bool = True) -> Any:
-        """Real kubectl, in a thread: the controllers share this test's event loop."""
-        return await asyncio.to_thread(self.server.kubectl, *args, "-n", self.ns,
-                                       check=check)
+        """Real kubectl in this namespace (without blocking the controllers)."""
+        return await kubectl(self.server, *args, "-n", self.ns, check=check)
 
     async def create_job(self, name: str, *, command: str = "true",
                          **spec: Any) -> dict[str, Any]:
@@ -165,23 +157,14 @@ class Env:
         return page.items
 
     async def events(self, name: str) -> list[tuple[str, str, str]]:
-        page = await self.client.list(EVENTS, self.ns,
-                                      field_selector=f"involvedObject.name={name}")
-        return [(e["type"], e["reason"], e["message"]) for e in page.items]
-
-
-def condition(job: dict[str, Any], type_: str) -> dict[str, Any] | None:
-    for cond in (job.get("status") or {}).get("conditions") or ():
-        if cond["type"] == type_:
-            found: dict[str, Any] = cond
-            return found
-    return None
+        return [(e["type"], e["reason"], e["message"])
+                for e in await events_about(self.client, self.ns, name)]
 
 
 async def finished(env: Env, name: str, type_: str) -> dict[str, Any]:
     async def check() -> dict[str, Any] | None:
         job = await env.job(name)
-        cond = condition(job, type_)
+        cond = get_condition(job, type_)
         return job if cond and cond["status"] == "True" else None
     return await until(check, what=f"job {name} {type_}")
 
@@ -189,32 +172,12 @@ async def finished(env: Env, name: str, type_: str) -> dict[str, Any]:
 @pytest.fixture
 async def env(server: RunningServer, request: pytest.FixtureRequest,
               monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Env]:
-    monkeypatch.setitem(manager.CONTROLLERS, "job-controller",
-                        "kubesmith.controllers.job:JobController")
-    ns = namespace_name(request.node.name)
-    async with Client.from_kubeconfig(str(server.kubeconfig)) as client:
-        await client.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace",
-                                          "metadata": {"name": ns}})
-        try:
-            async with running_controllers(server, "job-controller"):
-                yield Env(server, client, ns)
-        finally:
-            await cleanup(client, ns)
-
-
-async def cleanup(client: Client, ns: str) -> None:
-    """Delete the namespace's Jobs and pods (dropping the tracking finalizer a stopped
-    controller leaves behind), then the namespace."""
-    async for job in client.list_all(JOBS, ns):
-        with contextlib.suppress(ApiError):
-            await client.delete(JOBS, job["metadata"]["name"], ns)
-    async for pod in client.list_all(PODS, ns):
-        with contextlib.suppress(ApiError):
-            if pod["metadata"].get("finalizers"):
-                await client.patch(PODS, pod["metadata"]["name"],
-                                   {"metadata": {"finalizers": None}}, ns)
-            await client.delete(PODS, pod["metadata"]["name"], ns, grace_period_seconds=0)
-    await client.delete(NAMESPACES, ns)
+    # Pods keep the tracking finalizer the stopped controller did not remove: the cleanup
+    # drops it.
+    async with namespace_with_controller(
+            server, request, monkeypatch, "job-controller",
+            "kubesmith.controllers.job:JobController", JOBS, PODS) as (client, ns):
+        yield Env(server, client, ns)
 
 
 async def test_completions_with_parallelism(env: Env) -> None:
@@ -231,7 +194,7 @@ async def test_completions_with_parallelism(env: Env) -> None:
     assert status.get("active", 0) == 0
     assert status["startTime"] <= status["completionTime"]
     assert status.get("uncountedTerminatedPods", {}) == {}
-    met, complete = condition(job, "SuccessCriteriaMet"), condition(job, "Complete")
+    met, complete = get_condition(job, "SuccessCriteriaMet"), get_condition(job, "Complete")
     assert met is not None and complete is not None
     assert (complete["reason"], complete["message"]) == (
         "CompletionsReached", "Reached expected number of succeeded pods")
@@ -265,13 +228,13 @@ async def test_backoff_limit_exceeded(env: Env, monkeypatch: pytest.MonkeyPatch)
     async with JobKubelet(env.client, env.ns, lambda _p: ("Failed", 1)):
         await env.create_job("flaky", backoffLimit=1)
         job = await finished(env, "flaky", "Failed")
-    failed = condition(job, "Failed")
+    failed = get_condition(job, "Failed")
     assert failed is not None
     assert (failed["reason"], failed["message"]) == (
         "BackoffLimitExceeded", "Job has reached the specified backoff limit")
-    target = condition(job, "FailureTarget")
+    target = get_condition(job, "FailureTarget")
     assert target is not None and target["reason"] == "BackoffLimitExceeded"
-    assert condition(job, "Complete") is None
+    assert get_condition(job, "Complete") is None
     assert job["status"]["failed"] == 2
     assert "completionTime" not in job["status"]
     assert len(await env.pods("flaky")) == 2
@@ -286,7 +249,7 @@ async def test_active_deadline_exceeded(env: Env) -> None:
         await env.create_job("slow", parallelism=2, completions=4, activeDeadlineSeconds=2)
         await until(lambda: _running(env, "slow", 2), what="two running pods")
         job = await finished(env, "slow", "Failed")
-    failed = condition(job, "Failed")
+    failed = get_condition(job, "Failed")
     assert failed is not None
     assert (failed["reason"], failed["message"]) == (
         "DeadlineExceeded", "Job was active longer than specified deadline")
@@ -339,7 +302,7 @@ async def test_pod_failure_policy_fail_job(env: Env) -> None:
         job = await finished(env, "policy", "Failed")
     pods = await env.pods("policy")
     assert len(pods) == 1
-    failed = condition(job, "Failed")
+    failed = get_condition(job, "Failed")
     assert failed is not None
     assert failed["reason"] == "PodFailurePolicy"
     assert failed["message"] == (f"Container main for pod {env.ns}/{pods[0]['metadata']['name']}"
@@ -353,10 +316,10 @@ async def test_suspend_and_resume(env: Env) -> None:
 
         async def suspended() -> dict[str, Any] | None:
             job = await env.job("pausable")
-            cond = condition(job, "Suspended")
+            cond = get_condition(job, "Suspended")
             return job if cond and cond["status"] == "True" else None
         job = await until(suspended, what="Suspended condition")
-        cond = condition(job, "Suspended")
+        cond = get_condition(job, "Suspended")
         assert cond is not None and (cond["reason"], cond["message"]) == (
             "JobSuspended", "Job suspended")
         assert "startTime" not in job["status"]
@@ -365,7 +328,7 @@ async def test_suspend_and_resume(env: Env) -> None:
         await env.client.patch(JOBS, "pausable", {"spec": {"suspend": False}}, env.ns)
         await until(lambda: _running(env, "pausable", 2), what="pods after resume")
         job = await env.job("pausable")
-        cond = condition(job, "Suspended")
+        cond = get_condition(job, "Suspended")
         assert cond is not None and (cond["status"], cond["reason"]) == ("False", "JobResumed")
         assert job["status"].get("startTime")
 
@@ -375,11 +338,11 @@ async def test_suspend_and_resume(env: Env) -> None:
         async def inactive() -> dict[str, Any] | None:
             job = await env.job("pausable")
             status = job["status"]
-            cond = condition(job, "Suspended")
+            cond = get_condition(job, "Suspended")
             done = status.get("active", 0) == 0 and cond and cond["status"] == "True"
             return job if done else None
         job = await until(inactive, what="suspended again")
-        assert condition(job, "Complete") is None and condition(job, "Failed") is None
+        assert get_condition(job, "Complete") is None and get_condition(job, "Failed") is None
     reasons = [r for _t, r, _m in await env.events("pausable")]
     assert "Suspended" in reasons and "Resumed" in reasons
 

@@ -16,25 +16,17 @@ from kubesmith.client import Client, Resource
 from kubesmith.client.rest import CONFIGMAPS, NAMESPACES, PODS, SECRETS
 from kubesmith.controllers.namespace import NamespaceController
 from tests.conftest import RunningServer
-from tests.integration.controllers import test_garbage_collector as shared
-from tests.integration.controllers.test_garbage_collector import (
+from tests.integration.controllers.conftest import running_registered
+from tests.integration.controllers.helpers import (
     absent,
-    configmap,
-    delete_crd,
-    eventually,
     kubectl,
-    make_crd,
     make_namespace,
-    pod,
-    registered,
+    until,
     wait_gone,
 )
+from tests.integration.controllers.objects import configmap, delete_crd, make_crd, pod
 
 pytestmark = pytest.mark.integration
-
-# the shared fixtures: a module's own API server and an admin client
-server = shared.server
-admin = shared.admin
 
 NAMESPACE_CONTROLLER = "namespace-controller"
 GADGETS = Resource("ns.kubesmith.test", "v1", "gadgets")
@@ -42,12 +34,12 @@ HOLD = "test.kubesmith.io/hold"
 
 
 @pytest.fixture
-async def namespace_controller(server: RunningServer, controllers: Any,
+async def namespace_controller(server: RunningServer,
                                monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[None]:
     # One API server: nothing else must first see the deletion (upstream waits 5 s).
     monkeypatch.setattr(NamespaceController, "deletion_grace_period", 0.2)
-    async with registered(server, controllers, monkeypatch, NAMESPACE_CONTROLLER,
-                          "kubesmith.controllers.namespace:NamespaceController"):
+    async with running_registered(server, monkeypatch, NAMESPACE_CONTROLLER,
+                                  "kubesmith.controllers.namespace:NamespaceController"):
         yield
 
 
@@ -101,7 +93,7 @@ async def test_finalizer_blocks_deletion_with_conditions(
         remaining = found.get("NamespaceContentRemaining")
         return found if remaining and remaining["status"] == "True" else None
 
-    found = await eventually(blocked, "the NamespaceContentRemaining condition")
+    found = await until(blocked, "the NamespaceContentRemaining condition")
     assert found["NamespaceContentRemaining"]["reason"] == "SomeResourcesRemain"
     assert found["NamespaceContentRemaining"]["message"] == \
         "Some resources are remaining: configmaps. has 1 resource instances"
@@ -139,7 +131,7 @@ async def test_pods_in_their_grace_period_are_waited_for(
         found = await admin.get(PODS, "running", name)
         return bool(found["metadata"].get("deletionTimestamp"))
 
-    await eventually(terminating_pod, "the pod to be deleted gracefully")
+    await until(terminating_pod, "the pod to be deleted gracefully")
 
     async def remaining() -> bool:
         found = conditions(await admin.get(NAMESPACES, name))
@@ -147,7 +139,7 @@ async def test_pods_in_their_grace_period_are_waited_for(
         return cond.get("message") == "Some resources are remaining: pods. has 1 resource " \
                                       "instances"
 
-    await eventually(remaining, "pods reported as remaining")
+    await until(remaining, "pods reported as remaining")
     # what the node agent does once the containers stopped
     await admin.delete(PODS, "running", name, grace_period_seconds=0)
     await wait_gone(admin, NAMESPACES, name, seconds=30)

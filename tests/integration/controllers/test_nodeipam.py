@@ -4,7 +4,6 @@ event (without a hot loop) when the range is exhausted."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -14,26 +13,15 @@ from kubesmith.client.rest import EVENTS, NODES
 from kubesmith.controllers import manager
 from kubesmith.controllers.base import ControllerOptions
 from tests.conftest import RunningServer
-from tests.integration.controllers.test_endpoints import delete_quietly, eventually, make_node
+from tests.integration.controllers.helpers import delete_quietly, make_node, until
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def server(server_factory: Callable[..., RunningServer]) -> RunningServer:
-    return server_factory("--controllers", "serviceaccount-controller")
 
 
 @pytest.fixture
 def registered(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(manager.CONTROLLERS, "node-ipam-controller",
                         "kubesmith.controllers.nodeipam:NodeIpamController")
-
-
-@pytest.fixture
-async def admin(server: RunningServer) -> AsyncIterator[Client]:
-    async with Client.from_kubeconfig(str(server.kubeconfig)) as client:
-        yield client
 
 
 async def pod_cidrs(client: Client, name: str) -> list[str] | None:
@@ -54,14 +42,14 @@ async def test_sequential_cidrs_restart_release_and_exhaustion(
         async with controllers(server, "node-ipam-controller", options=options):
             for name in names[:3]:
                 await make_node(admin, name)
-                await eventually(lambda n=name: pod_cidrs(admin, n), f"{name} pod CIDR")
+                await until(lambda n=name: pod_cidrs(admin, n), f"{name} pod CIDR")
             assert [await pod_cidrs(admin, n) for n in names[:3]] == [
                 ["10.250.0.0/24"], ["10.250.1.0/24"], ["10.250.2.0/24"]]
 
         # A new instance learns what is taken from the Nodes.
         async with controllers(server, "node-ipam-controller", options=options):
             await make_node(admin, names[3])
-            assert await eventually(lambda: pod_cidrs(admin, names[3]),
+            assert await until(lambda: pod_cidrs(admin, names[3]),
                                     "ipam-3 pod CIDR") == ["10.250.3.0/24"]
 
             # Exhausted: an event, and the Node waits.
@@ -73,7 +61,7 @@ async def test_sequential_cidrs_restart_release_and_exhaustion(
                 found = [e for e in page.items if e["reason"] == "CIDRNotAvailable"]
                 return found or None
 
-            [event] = await eventually(exhausted, "CIDRNotAvailable event")
+            [event] = await until(exhausted, "CIDRNotAvailable event")
             assert event["type"] == "Warning"
             assert event["message"] == f"Node {names[4]} status is now: CIDRNotAvailable"
             assert event["source"]["component"] == "cidrAllocator"
@@ -84,7 +72,7 @@ async def test_sequential_cidrs_restart_release_and_exhaustion(
 
             # A deleted Node's block goes to the one waiting.
             await admin.delete(NODES, names[1])
-            assert await eventually(lambda: pod_cidrs(admin, names[4]),
+            assert await until(lambda: pod_cidrs(admin, names[4]),
                                     "ipam-4 gets the released block") == ["10.250.1.0/24"]
     finally:
         for name in names:

@@ -7,25 +7,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from kubesmith.client import ApiError, Client
-from kubesmith.client.rest import EVENTS, LEASES, NAMESPACES, NODES, PODS
+from kubesmith.client.rest import LEASES, NAMESPACES, NODES, PODS
 from kubesmith.controllers import manager
 from kubesmith.controllers.base import ControllerOptions
 from kubesmith.controllers.util import now_rfc3339, parse_rfc3339
 from tests.conftest import RunningServer
-from tests.integration.controllers.test_endpoints import (
+from tests.integration.controllers.helpers import (
     delete_quietly,
-    eventually,
+    events_about,
     make_namespace,
-    pod_manifest,
-    set_pod_status,
+    until,
 )
+from tests.integration.controllers.objects import pod_manifest, set_pod_status
 
 pytestmark = pytest.mark.integration
 
@@ -33,21 +33,10 @@ LEASE_NS = "kube-node-lease"
 OPTIONS = ControllerOptions(node_monitor_grace_period=3.0, node_monitor_period=0.5)
 
 
-@pytest.fixture(scope="module")
-def server(server_factory: Callable[..., RunningServer]) -> RunningServer:
-    return server_factory("--controllers", "serviceaccount-controller")
-
-
 @pytest.fixture
 def registered(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(manager.CONTROLLERS, "node-lifecycle-controller",
                         "kubesmith.controllers.nodelifecycle:NodeLifecycleController")
-
-
-@pytest.fixture
-async def admin(server: RunningServer) -> AsyncIterator[Client]:
-    async with Client.from_kubeconfig(str(server.kubeconfig)) as client:
-        yield client
 
 
 def micro_now() -> str:
@@ -99,12 +88,6 @@ def condition(obj: dict[str, Any], type_: str) -> dict[str, Any]:
     return next(c for c in obj["status"]["conditions"] if c["type"] == type_)
 
 
-async def events_for(client: Client, namespace: str, name: str,
-                     reason: str) -> list[dict[str, Any]]:
-    page = await client.list(EVENTS, namespace, field_selector=f"involvedObject.name={name}")
-    return [e for e in page.items if e["reason"] == reason]
-
-
 @contextlib.asynccontextmanager
 async def kubelets(client: Client) -> AsyncIterator[Kubelets]:
     fleet = Kubelets(client)
@@ -141,7 +124,7 @@ async def test_unreachable_node_taints_evicts_and_recovers(
                 await admin.create(PODS, manifest, ns)
                 await set_pod_status(admin, ns, name, None, True)
 
-            await eventually(lambda: events_for(admin, "default", "victim", "RegisteredNode"),
+            await until(lambda: events_about(admin, "default", "victim", "RegisteredNode"),
                              "RegisteredNode event")
             fleet.alive.discard("victim")  # the kubelet dies
 
@@ -151,12 +134,12 @@ async def test_unreachable_node_taints_evicts_and_recovers(
                           ("node.kubernetes.io/unreachable", "NoSchedule")}
                 return node if taints_of(node) == wanted else None
 
-            node = await eventually(tainted, "unreachable taints", seconds=15)
+            node = await until(tainted, "unreachable taints", seconds=15)
             ready = condition(node, "Ready")
             assert (ready["status"], ready["reason"], ready["message"]) == \
                 ("Unknown", "NodeStatusUnknown", "Kubelet stopped posting node status.")
             assert condition(node, "MemoryPressure")["status"] == "Unknown"
-            [event] = await events_for(admin, "default", "victim", "NodeNotReady")
+            [event] = await events_about(admin, "default", "victim", "NodeNotReady")
             assert event["message"] == "Node victim status is now: NodeNotReady"
             anchor = await admin.get(NODES, "anchor")
             assert taints_of(anchor) == set()
@@ -173,8 +156,8 @@ async def test_unreachable_node_taints_evicts_and_recovers(
                 at = parse_rfc3339(m.get("deletionTimestamp"))
                 return at - timedelta(seconds=m["deletionGracePeriodSeconds"]) if at else None
 
-            now_at = await eventually(lambda: deleted("now"), "pod evicted at once")
-            quick_at = await eventually(lambda: deleted("quick"), "pod evicted after 1 s")
+            now_at = await until(lambda: deleted("now"), "pod evicted at once")
+            quick_at = await until(lambda: deleted("quick"), "pod evicted after 1 s")
             assert (now_at - tainted_at).total_seconds() <= 1
             assert (quick_at - tainted_at).total_seconds() >= 1
             for name in ("forever", "defaulted"):
@@ -183,7 +166,7 @@ async def test_unreachable_node_taints_evicts_and_recovers(
                 assert condition(pod, "Ready")["status"] == "False"
             defaulted = await admin.get(PODS, "defaulted", ns)
             assert {**unreachable, "tolerationSeconds": 300} in defaulted["spec"]["tolerations"]
-            [eviction] = await events_for(admin, ns, "quick", "TaintManagerEviction")
+            [eviction] = await events_about(admin, ns, "quick", "TaintManagerEviction")
             assert eviction["message"] == f"Marking for deletion Pod {ns}/quick"
             assert eviction["source"]["component"] == "taint-eviction-controller"
             quick = await admin.get(PODS, "quick", ns)
@@ -196,12 +179,12 @@ async def test_unreachable_node_taints_evicts_and_recovers(
             async def untainted() -> bool:
                 return taints_of(await admin.get(NODES, "victim")) == set()
 
-            await eventually(untainted, "taints removed", seconds=15)
+            await until(untainted, "taints removed", seconds=15)
             # No eviction was pending any more: the survivors survive.
             for name in ("forever", "defaulted"):
                 pod = await admin.get(PODS, name, ns)
                 assert "deletionTimestamp" not in pod["metadata"], name
-            cancelled = await events_for(admin, ns, "defaulted", "TaintManagerEviction")
+            cancelled = await events_about(admin, ns, "defaulted", "TaintManagerEviction")
             assert [e["message"] for e in cancelled] == [
                 f"Cancelling deletion of Pod {ns}/defaulted"]
     finally:
@@ -225,7 +208,7 @@ async def test_cordon_shows_as_unschedulable_taint(
             async def has_taint() -> bool:
                 return unschedulable in taints_of(await admin.get(NODES, "cordoned"))
 
-            await eventually(has_taint, "unschedulable taint")
+            await until(has_taint, "unschedulable taint")
             described = await asyncio.to_thread(server.kubectl, "describe", "node", "cordoned")
             assert "node.kubernetes.io/unschedulable:NoSchedule" in described.stdout
             await asyncio.to_thread(server.kubectl, "uncordon", "cordoned")
@@ -233,7 +216,7 @@ async def test_cordon_shows_as_unschedulable_taint(
             async def lost_taint() -> bool:
                 return unschedulable not in taints_of(await admin.get(NODES, "cordoned"))
 
-            await eventually(lost_taint, "unschedulable taint removed")
+            await until(lost_taint, "unschedulable taint removed")
     finally:
         with contextlib.suppress(ApiError):
             await delete_quietly(admin, NODES, "cordoned")

@@ -4,7 +4,6 @@ provisioner, external provisioners and claims nothing can satisfy."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
@@ -21,16 +20,11 @@ from kubesmith.client.rest import (
 )
 from tests.conftest import RunningServer
 from tests.integration.controllers.conftest import running_controllers
+from tests.integration.controllers.helpers import until
 
 pytestmark = pytest.mark.integration
 
 NS = "pv-test"
-
-
-@pytest.fixture(scope="module")
-def server(server_factory: Any) -> RunningServer:
-    s: RunningServer = server_factory("--controllers", "serviceaccount")
-    return s
 
 
 @pytest.fixture
@@ -69,27 +63,12 @@ def claim(name: str, size: str, *, cls: str | None = "", selector: dict[str, Any
             "metadata": {"name": name, "namespace": NS}, "spec": spec}
 
 
-async def until(fn: Any, seconds: float = 10) -> Any:
-    deadline = asyncio.get_running_loop().time() + seconds
-    last: Any = None
-    while asyncio.get_running_loop().time() < deadline:
-        try:
-            last = await fn()
-        except ApiError as exc:
-            last = exc
-        else:
-            if last:
-                return last
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"condition not reached; last: {last!r}")
-
-
 async def phase_of(client: Client, resource: Any, name: str, phase: str,
                    ns: str | None = None) -> Any:
     async def check() -> Any:
         obj = await client.get(resource, name, ns)
         return obj if (obj.get("status") or {}).get("phase") == phase else None
-    return await until(check)
+    return await until(check, f"{name} {phase}", 10)
 
 
 def events_for(server: RunningServer, name: str, ns: str = NS) -> list[dict[str, Any]]:
@@ -103,7 +82,7 @@ async def wait_event(server: RunningServer, name: str, reason: str,
                      ns: str = NS) -> dict[str, Any]:
     async def check() -> Any:
         return next((e for e in events_for(server, name, ns) if e["reason"] == reason), None)
-    found: dict[str, Any] = await until(check)
+    found: dict[str, Any] = await until(check, f"a {reason} event for {name}", 10)
     return found
 
 
@@ -159,7 +138,7 @@ async def test_unsatisfiable_claim_says_why_and_waits(server: RunningServer,
         "Pending"
     # An administrator adds a fitting volume: the periodic re-check binds it.
     await client.create(PERSISTENTVOLUMES, volume("pv-huge", "200Ti"))
-    bound = await until(lambda: _bound_volume(client, "huge"), 25)
+    bound = await until(lambda: _bound_volume(client, "huge"), "huge bound", 25)
     assert bound == "pv-huge"
     # A class that does not exist is named.
     await client.create(PERSISTENTVOLUMECLAIMS, claim("noclass", "1Gi", cls="missing"))
@@ -218,7 +197,7 @@ async def test_local_path_waits_for_first_consumer(server: RunningServer,
         except ApiError as exc:
             return exc.code == 404
         return False
-    assert await until(gone)
+    assert await until(gone, "the volume deleted", 10)
 
 
 async def test_external_provisioner_is_announced(server: RunningServer,

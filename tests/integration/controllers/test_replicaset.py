@@ -2,219 +2,37 @@
 created from the template and owned, replaced, scaled down cheapest first, orphans adopted
 and relabelled pods released, quota refusals reported, availability after minReadySeconds.
 
-There is no node agent in these tests: :class:`FakeKubelet` marks pods Running and Ready
-through ``pods/status`` with the admin client, as a kubelet would. The helpers here are
-shared with ``test_deployment.py``.
+There is no node agent in these tests: the fake kubelet of :mod:`replicaset_env` marks pods
+Running and Ready through ``pods/status`` with the admin client, as a kubelet would.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
 from kubesmith.api.types import Obj
-from kubesmith.client import ApiError, Client, Informer
-from kubesmith.client.rest import (
-    EVENTS,
-    NAMESPACES,
-    PODS,
-    REPLICASETS,
-    REPLICATIONCONTROLLERS,
-    Resource,
-)
-from kubesmith.controllers import manager
-from tests.conftest import RunningServer, namespace_name
-from tests.integration.controllers.conftest import running_controllers
+from kubesmith.client import ApiError, Client, Resource
+from kubesmith.client.rest import PODS, REPLICASETS, REPLICATIONCONTROLLERS
+from kubesmith.controllers.util import get_condition, labels_of
+from tests.conftest import RunningServer
+from tests.integration.controllers.helpers import until
+from tests.integration.controllers.replicaset_env import Cluster, workload_cluster
 
 pytestmark = pytest.mark.integration
 
-T = TypeVar("T")
-
-#: Pods with this label are never made ready by the fake kubelet.
-NEVER_READY = "kubesmith-test/never-ready"
-
-CONTROLLER_CLASSES = {
-    "replicaset-controller": "kubesmith.controllers.replicaset:ReplicaSetController",
-    "replicationcontroller-controller": "kubesmith.controllers.replicaset:ReplicationManager",
-    "deployment-controller": "kubesmith.controllers.deployment:DeploymentController",
-}
 CLUSTER_ROLES = Resource("rbac.authorization.k8s.io", "v1", "clusterroles", namespaced=False)
 CLUSTER_ROLE_BINDINGS = Resource("rbac.authorization.k8s.io", "v1", "clusterrolebindings",
                                  namespaced=False)
 
 
-def now_rfc3339() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-async def until(fn: Callable[[], Awaitable[T | None] | T | None], seconds: float = 20,
-                what: str = "condition") -> T:
-    """Poll ``fn`` (sync or async) until it returns something truthy."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    last: Any = None
-    while loop.time() < deadline:
-        result = fn()
-        last = await result if asyncio.iscoroutine(result) else result
-        if last:
-            return last  # type: ignore[no-any-return]
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
-
-
-def labels(obj: Obj) -> dict[str, str]:
-    found: dict[str, str] = obj["metadata"].get("labels") or {}
-    return found
-
-
-def condition(obj: Obj, type_: str) -> dict[str, Any] | None:
-    return next((c for c in (obj.get("status") or {}).get("conditions") or ()
-                 if c.get("type") == type_), None)
-
-
-class FakeKubelet:
-    """Marks each new pod of one namespace Running and Ready (once per pod), unless it has
-    the :data:`NEVER_READY` label or the kubelet is paused."""
-
-    def __init__(self, client: Client, namespace: str) -> None:
-        self.client = client
-        self.namespace = namespace
-        self.informer = Informer(client, PODS, namespace, watch_timeout_seconds=60)
-        self.informer.add_handlers(on_add=self._seen, on_update=lambda _o, n: self._seen(n))
-        self.paused = False
-        self._done: set[str] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    def _seen(self, pod: Obj) -> None:
-        uid = pod["metadata"]["uid"]
-        if self.paused or uid in self._done or pod["metadata"].get("deletionTimestamp") or \
-                labels(pod).get(NEVER_READY):
-            return
-        self._done.add(uid)
-        task = asyncio.create_task(self.mark_ready(pod["metadata"]["name"]))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    def resume(self) -> None:
-        """Start marking pods again (those that arrived while paused too)."""
-        self.paused = False
-        for pod in self.informer.list():
-            self._seen(pod)
-
-    async def mark_ready(self, name: str, ready: bool = True) -> None:
-        """Patch the pod's status as a kubelet reporting it running (and ready or not)."""
-        stamp = now_rfc3339()
-        status = "True" if ready else "False"
-        with contextlib.suppress(ApiError):
-            await self.client.patch(PODS, name, {"status": {
-                "phase": "Running", "conditions": [
-                    {"type": "PodScheduled", "status": "True", "lastTransitionTime": stamp},
-                    {"type": "ContainersReady", "status": status, "lastTransitionTime": stamp},
-                    {"type": "Ready", "status": status, "lastTransitionTime": stamp}]}},
-                self.namespace, subresource="status")
-
-    async def __aenter__(self) -> FakeKubelet:
-        self.informer.start()
-        await asyncio.wait_for(self.informer.wait_synced(), 10)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.informer.stop()
-        for task in list(self._tasks):
-            task.cancel()
-
-
-@dataclass
-class Cluster:
-    """What a test works with: the server, an admin client, its namespace and kubelet."""
-
-    server: RunningServer
-    client: Client
-    namespace: str
-    kubelet: FakeKubelet
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def kubectl(self, *args: str, check: bool = True, timeout: float = 60) -> Any:
-        return self.server.kubectl(*args, "-n", self.namespace, check=check, timeout=timeout)
-
-    async def akubectl(self, *args: str, check: bool = True, seconds: float = 60) -> Any:
-        """kubectl in a thread: the controllers under test share this event loop, so a
-        waiting kubectl (rollout status, wait) must not block it."""
-        return await asyncio.to_thread(self.kubectl, *args, check=check, timeout=seconds)
-
-    def kubectl_json(self, *args: str) -> Any:
-        return json.loads(self.kubectl(*args, "-o", "json").stdout)
-
-    async def pods(self, selector: str | None = None) -> list[Obj]:
-        found = await self.client.list(PODS, self.namespace, label_selector=selector)
-        return [p for p in found.items if not p["metadata"].get("deletionTimestamp")]
-
-    async def get(self, resource: Resource, name: str) -> Obj:
-        return await self.client.get(resource, name, self.namespace)
-
-    async def events(self, name: str, reason: str | None = None) -> list[Obj]:
-        found = await self.client.list(EVENTS, self.namespace,
-                                       field_selector=f"involvedObject.name={name}")
-        return [e for e in found.items if reason is None or e["reason"] == reason]
-
-
-@pytest.fixture(scope="module")
-def server(server_factory: Any) -> RunningServer:
-    """An API server running only the ServiceAccounts controller; the workload controllers
-    under test run in the test itself."""
-    s: RunningServer = server_factory("--controllers", "serviceaccount")
-    return s
-
-
 @pytest.fixture
-def registry(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The controllers under test in the manager's registry."""
-    for name, path in CONTROLLER_CLASSES.items():
-        monkeypatch.setitem(manager.CONTROLLERS, name, path)
-
-
-@contextlib.asynccontextmanager
-async def workload_cluster(server: RunningServer, test_name: str, *controllers: str
-                           ) -> AsyncIterator[Cluster]:
-    """A namespace with a fake kubelet and ``controllers`` running; everything in it is
-    deleted afterwards."""
-    ns = namespace_name(test_name)
-    client = Client.from_kubeconfig(str(server.kubeconfig))
-    try:
-        await client.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace",
-                                         "metadata": {"name": ns}})
-        # Pods need the namespace's default ServiceAccount (ServiceAccount admission).
-        await until(lambda: _has_default_sa(client, ns), what="default ServiceAccount")
-        async with FakeKubelet(client, ns) as kubelet, \
-                running_controllers(server, *controllers):
-            yield Cluster(server, client, ns, kubelet)
-    finally:
-        server.kubectl("delete", "deployments,replicasets,replicationcontrollers,pods,"
-                       "resourcequotas", "--all", "-n", ns, "--grace-period=0", "--force",
-                       "--wait=false", check=False)
-        server.kubectl("delete", "namespace", ns, "--wait=false", check=False)
-        await client.close()
-
-
-async def _has_default_sa(client: Client, ns: str) -> bool:
-    try:
-        await client.get(Resource("", "v1", "serviceaccounts"), "default", ns)
-    except ApiError:
-        return False
-    return True
-
-
-@pytest.fixture
-async def cluster(server: RunningServer, registry: None, request: pytest.FixtureRequest
-                  ) -> AsyncIterator[Cluster]:
-    async with workload_cluster(server, request.node.name, "replicaset-controller") as c:
+async def cluster(server: RunningServer, request: pytest.FixtureRequest,
+                  monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Cluster]:
+    async with workload_cluster(server, request, monkeypatch, "replicaset-controller") as c:
         yield c
 
 
@@ -259,7 +77,7 @@ async def test_creates_owned_pods_replaces_and_scales(cluster: Cluster) -> None:
     for pod in pods:
         assert pod["metadata"]["generateName"] == "web-"
         assert pod["metadata"]["name"].startswith("web-")
-        assert labels(pod) == {"app": "web", "tier": "web"}
+        assert labels_of(pod) == {"app": "web", "tier": "web"}
         assert pod["metadata"]["annotations"]["note"] == "from-template"
         assert owners(pod) == [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web",
                                 "uid": uid, "controller": True, "blockOwnerDeletion": True}]
@@ -372,7 +190,7 @@ async def test_quota_refusal_is_reported_and_recovers(cluster: Cluster) -> None:
     c.kubectl("create", "quota", "pods", "--hard=pods=1")
     await c.client.create(REPLICASETS, replica_set("web", 3), c.namespace)
     rs = await until(lambda: _failure(c, "web"), what="ReplicaFailure condition")
-    failure = condition(rs, "ReplicaFailure")
+    failure = get_condition(rs, "ReplicaFailure")
     assert failure is not None
     assert failure["status"] == "True" and failure["reason"] == "FailedCreate"
     assert "exceeded quota: pods" in failure["message"]
@@ -389,12 +207,12 @@ async def test_quota_refusal_is_reported_and_recovers(cluster: Cluster) -> None:
     # With room again the pods are created (after backoff) and the condition goes.
     c.kubectl("patch", "quota", "pods", "--type=merge", "-p", '{"spec":{"hard":{"pods":"5"}}}')
     rs = await until(lambda: rs_status(c, "web", replicas=3), seconds=30, what="3 replicas")
-    assert condition(rs, "ReplicaFailure") is None
+    assert get_condition(rs, "ReplicaFailure") is None
 
 
 async def _failure(c: Cluster, name: str) -> Obj | None:
     rs = await c.get(REPLICASETS, name)
-    return rs if condition(rs, "ReplicaFailure") else None
+    return rs if get_condition(rs, "ReplicaFailure") else None
 
 
 async def test_available_only_after_min_ready_seconds(cluster: Cluster) -> None:
@@ -435,9 +253,9 @@ async def _ensure_replication_controller_role(client: Client) -> None:
                 raise
 
 
-async def test_replication_controller(server: RunningServer, registry: None,
-                                      request: pytest.FixtureRequest) -> None:
-    async with workload_cluster(server, request.node.name,
+async def test_replication_controller(server: RunningServer, request: pytest.FixtureRequest,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    async with workload_cluster(server, request, monkeypatch,
                                 "replicationcontroller-controller") as c:
         await _ensure_replication_controller_role(c.client)
         rc = await c.client.create(REPLICATIONCONTROLLERS, {

@@ -15,29 +15,20 @@ from kubesmith.client import Client
 from kubesmith.client.rest import CONFIGMAPS
 from kubesmith.controllers.rootca import DESCRIPTION
 from tests.conftest import RunningServer
-from tests.integration.controllers import test_garbage_collector as shared
-from tests.integration.controllers.test_garbage_collector import (
-    drop_namespace,
-    eventually,
-    make_namespace,
-    registered,
-)
+from tests.integration.controllers.conftest import running_registered
+from tests.integration.controllers.helpers import drop_namespace, make_namespace, until
 
 pytestmark = pytest.mark.integration
-
-# the shared fixtures: a module's own API server and an admin client
-server = shared.server
-admin = shared.admin
 
 PUBLISHER = "root-ca-certificate-publisher-controller"
 NAME = "kube-root-ca.crt"
 
 
 @pytest.fixture
-async def publisher(server: RunningServer, controllers: Any,
+async def publisher(server: RunningServer,
                     monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[None]:
-    async with registered(server, controllers, monkeypatch, PUBLISHER,
-                          "kubesmith.controllers.rootca:RootCACertPublisher"):
+    async with running_registered(server, monkeypatch, PUBLISHER,
+                                  "kubesmith.controllers.rootca:RootCACertPublisher"):
         yield
 
 
@@ -51,13 +42,13 @@ async def test_every_namespace_gets_the_root_ca(server: RunningServer, admin: Cl
                                                publisher: None) -> None:
     ca = (server.data_dir / "pki" / "ca.crt").read_text()
     for existing in ("default", "kube-system", "kube-public", "kube-node-lease"):
-        await eventually(functools.partial(published, admin, existing, ca),
+        await until(functools.partial(published, admin, existing, ca),
                          f"{NAME} in {existing}")
 
     name = f"rootca-{uuid.uuid4().hex[:8]}"
     await make_namespace(admin, name)
     try:
-        first = await eventually(lambda: published(admin, name, ca), f"{NAME} in {name}")
+        first = await until(lambda: published(admin, name, ca), f"{NAME} in {name}")
         assert first["metadata"]["annotations"]["kubernetes.io/description"] == DESCRIPTION
 
         # deleted: recreated
@@ -67,7 +58,7 @@ async def test_every_namespace_gets_the_root_ca(server: RunningServer, admin: Cl
             cm = await published(admin, name, ca)
             return cm if cm and cm["metadata"]["uid"] != first["metadata"]["uid"] else None
 
-        again = await eventually(recreated, f"{NAME} to be recreated")
+        again = await until(recreated, f"{NAME} to be recreated")
 
         # edited: corrected
         await admin.patch(CONFIGMAPS, NAME, {"data": {"ca.crt": "bogus", "extra": "x"},
@@ -78,7 +69,7 @@ async def test_every_namespace_gets_the_root_ca(server: RunningServer, admin: Cl
             return cm if cm and (cm["metadata"].get("annotations") or {}).get(
                 "kubernetes.io/description") == DESCRIPTION else None
 
-        fixed = await eventually(corrected, f"{NAME} to be corrected")
+        fixed = await until(corrected, f"{NAME} to be corrected")
         assert fixed["metadata"]["uid"] == again["metadata"]["uid"]
     finally:
         await drop_namespace(admin, name)

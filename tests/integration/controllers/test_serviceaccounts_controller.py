@@ -3,24 +3,25 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import pytest
+
+from tests.integration.controllers.helpers import wait_for
 
 pytestmark = pytest.mark.integration
 
 
 def _wait_for_default(server: Any, namespace: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+    def found() -> dict[str, Any] | None:
         proc = server.kubectl("get", "sa", "default", "-n", namespace, "-o", "json",
                               check=False)
-        if proc.returncode == 0:
-            found: dict[str, Any] = json.loads(proc.stdout)
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"no default ServiceAccount in {namespace}")
+        if proc.returncode != 0:
+            return None
+        account: dict[str, Any] = json.loads(proc.stdout)
+        return account
+
+    return wait_for(found, f"the default ServiceAccount in {namespace}", 10)
 
 
 def test_default_service_accounts(api_server: Any) -> None:

@@ -19,17 +19,12 @@ from kubesmith.client.rest import (
     PODS,
     STATEFULSETS,
 )
+from kubesmith.controllers.util import is_pod_ready
 from tests.conftest import RunningServer
-from tests.integration.controllers.fake_kubelet import is_ready
-from tests.integration.controllers.workload_env import Env, until, workload_env
+from tests.integration.controllers.helpers import until
+from tests.integration.controllers.workload_env import Env, workload_env
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def server(server_factory: Any) -> RunningServer:
-    s: RunningServer = server_factory("--controllers", "serviceaccount")
-    return s
 
 
 @pytest.fixture
@@ -72,7 +67,7 @@ async def wait_pods(env: Env, names: set[str], *, ready: bool = True,
                     app: str = "web") -> dict[str, dict[str, Any]]:
     async def check() -> dict[str, dict[str, Any]] | None:
         pods = await live_pods(env, app)
-        if set(pods) != names or (ready and not all(map(is_ready, pods.values()))):
+        if set(pods) != names or (ready and not all(map(is_pod_ready, pods.values()))):
             return None
         return pods
     return await until(check, what=f"pods {sorted(names)}")
@@ -105,13 +100,13 @@ class PodLog:
         name = pod["metadata"]["name"]
         if what == "deleted":
             self.ready.discard(name)
-        elif is_ready(pod):
+        elif is_pod_ready(pod):
             self.ready.add(name)
         self.entries.append((what, name, frozenset(self.ready)))
 
     def _updated(self, old: dict[str, Any], new: dict[str, Any]) -> None:
         name = new["metadata"]["name"]
-        if is_ready(new):
+        if is_pod_ready(new):
             self.ready.add(name)
         else:
             self.ready.discard(name)
@@ -216,7 +211,7 @@ async def test_rolling_update_with_partition_in_reverse_order(env: Env) -> None:
             pods = await live_pods(env)
             images = {n: p["spec"]["containers"][0]["image"] for n, p in pods.items()}
             ok = images == {"web-0": "nginx:1", "web-1": "nginx:2", "web-2": "nginx:2"}
-            return pods if ok and all(map(is_ready, pods.values())) else None
+            return pods if ok and all(map(is_pod_ready, pods.values())) else None
         await until(partitioned, what="web-1 and web-2 updated, web-0 not")
         sts = await wait_status(env, updatedReplicas=2, currentReplicas=1, readyReplicas=3)
         assert log.first("terminating", "web-2") < log.first("terminating", "web-1")

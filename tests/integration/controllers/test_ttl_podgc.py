@@ -20,9 +20,10 @@ from kubesmith.client.rest import JOBS, NAMESPACES, NODES, PODS, Resource
 from kubesmith.controllers import manager
 from kubesmith.controllers.base import ControllerOptions
 from kubesmith.controllers.podgc import PodGCController
+from kubesmith.controllers.util import format_rfc3339
 from tests.conftest import RunningServer, namespace_name
 from tests.integration.controllers.conftest import running_controllers
-from tests.integration.controllers.workload_env import until
+from tests.integration.controllers.helpers import delete_namespace_with, until
 
 pytestmark = pytest.mark.integration
 
@@ -31,16 +32,6 @@ CLUSTERROLEBINDINGS = Resource("rbac.authorization.k8s.io", "v1", "clusterrolebi
                                namespaced=False)
 GC_ROLE = "system:controller:pod-garbage-collector"
 HOLD = "example.com/hold"
-
-
-def stamp(when: datetime) -> str:
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@pytest.fixture(scope="module")
-def server(server_factory: Any) -> RunningServer:
-    s: RunningServer = server_factory("--controllers", "serviceaccount")
-    return s
 
 
 @dataclass
@@ -70,12 +61,6 @@ class Env:
 
 
 @pytest.fixture
-async def admin(server: RunningServer) -> AsyncIterator[Client]:
-    async with Client.from_kubeconfig(str(server.kubeconfig)) as client:
-        yield client
-
-
-@pytest.fixture
 async def namespace(admin: Client, request: pytest.FixtureRequest) -> AsyncIterator[str]:
     ns = namespace_name(request.node.name)
     await admin.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace",
@@ -83,15 +68,7 @@ async def namespace(admin: Client, request: pytest.FixtureRequest) -> AsyncItera
     try:
         yield ns
     finally:
-        for resource in (JOBS, PODS):
-            async for obj in admin.list_all(resource, ns):
-                with contextlib.suppress(ApiError):
-                    if obj["metadata"].get("finalizers"):
-                        await admin.patch(resource, obj["metadata"]["name"],
-                                          {"metadata": {"finalizers": None}}, ns)
-                    await admin.delete(resource, obj["metadata"]["name"], ns,
-                                       grace_period_seconds=0)
-        await admin.delete(NAMESPACES, ns)
+        await delete_namespace_with(admin, ns, JOBS, PODS)
 
 
 # ---- TTL after finished -----------------------------------------------------------------
@@ -113,7 +90,7 @@ async def test_ttl_deletes_a_finished_job(admin: Client, namespace: str,
     async with running_controllers(server, "ttl-after-finished-controller"):
         finished_at = datetime.now(UTC)
         for name in ("short", "long", "none"):
-            when = stamp(finished_at)
+            when = format_rfc3339(finished_at)
             await admin.patch(JOBS, name, {"status": {
                 "startTime": when, "completionTime": when, "succeeded": 1, "conditions": [
                     {"type": "SuccessCriteriaMet", "status": "True", "lastTransitionTime": when},

@@ -10,11 +10,11 @@ import pytest
 
 from kubesmith.controllers.disruption import (
     BudgetError,
+    budget_count,
     budget_status,
     count_healthy,
     go_selector_string,
     prune_disrupted_pods,
-    scaled_value,
     stale_disruption_wait,
 )
 
@@ -37,8 +37,8 @@ def pod(name: str, ready: bool = True, deleting: bool = False,
 
 @pytest.mark.parametrize(("value", "total", "expected"), [
     (3, 10, 3), ("50%", 3, 2), ("25%", 4, 1), ("10%", 1, 1), ("0%", 7, 0), ("100%", 7, 7)])
-def test_scaled_value_rounds_up(value: Any, total: int, expected: int) -> None:
-    assert scaled_value(value, total) == expected
+def test_budget_count_rounds_up(value: Any, total: int, expected: int) -> None:
+    assert budget_count(value, total) == expected
 
 
 @pytest.mark.parametrize(("value", "message"), [
@@ -46,9 +46,9 @@ def test_scaled_value_rounds_up(value: Any, total: int, expected: int) -> None:
     ("x%", 'invalid value for IntOrString: invalid value "x%": strconv.Atoi: parsing "x": '
            "invalid syntax"),
     (None, "invalid value for IntOrString: invalid type: neither int nor percentage")])
-def test_scaled_value_errors(value: Any, message: str) -> None:
+def test_budget_count_errors(value: Any, message: str) -> None:
     with pytest.raises(BudgetError) as err:
-        scaled_value(value, 3)
+        budget_count(value, 3)
     assert str(err.value) == message
 
 

@@ -3,13 +3,10 @@ published, which Services a pod change touches, and the trigger-time annotation.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
-from kubesmith.client import Client, Informer, ListResult, Resource
 from kubesmith.client.rest import PODS, SERVICES
 from kubesmith.controllers.endpoint_common import (
     EndpointPort,
@@ -22,6 +19,7 @@ from kubesmith.controllers.endpoint_common import (
     should_pod_be_in_endpoints,
     should_set_hostname,
 )
+from tests.unit.controllers.fixed_informers import fixed_informers, synced
 
 
 def pod(name: str = "p", *, labels: dict[str, str] | None = None, ip: str | None = "10.0.0.1",
@@ -99,38 +97,12 @@ def test_which_services_and_pods() -> None:
     assert not should_set_hostname(pod(subdomain="db"), svc)
 
 
-class ListOnlyClient:
-    """Lists fixed objects once; its watches never deliver anything."""
-
-    def __init__(self, items: dict[str, list[dict[str, Any]]]) -> None:
-        self.items = items
-
-    async def list(self, resource: Resource, namespace: str | None = None,
-                   **kwargs: Any) -> ListResult:
-        return ListResult(self.items.get(resource.plural, []), "1", None)
-
-    async def watch(self, resource: Resource, namespace: str | None = None,
-                    **kwargs: Any) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-        await asyncio.sleep(3600)
-        yield "BOOKMARK", {}
-
-
-def fixed_informers(**items: list[dict[str, Any]]) -> tuple[Informer, Informer]:
-    """Service and pod informers over fixed objects (start, and stop them afterwards)."""
-    client = cast(Client, ListOnlyClient(items))
-    return Informer(client, SERVICES), Informer(client, PODS)
-
-
 async def test_services_to_update_on_pod_change() -> None:
-    services, pods = fixed_informers(services=[
+    services, pods = fixed_informers(SERVICES, PODS, services=[
         service("a", {"app": "a"}), service("b", {"app": "b"}), service("manual")])
     queued: list[str] = []
     membership = ServicePods(services, pods, queued.append)
-    informers = [services, pods]
-    for informer in informers:
-        informer.start()
-    try:
-        await asyncio.wait_for(services.wait_synced(), 5)
+    async with synced(services, pods):
         old = pod(labels={"app": "a"}, rv="1")
         # A Service without a selector selects nothing.
         assert membership.services_for(old) == {"ns/a"}
@@ -143,9 +115,6 @@ async def test_services_to_update_on_pod_change() -> None:
         # Moved between Services only: both sides.
         assert membership.services_to_update(old, pod(labels={"app": "b"}, rv="2")) == \
             {"ns/a", "ns/b"}
-    finally:
-        for informer in informers:
-            await informer.stop()
 
 
 def test_trigger_time() -> None:

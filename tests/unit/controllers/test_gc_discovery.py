@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kubesmith.controllers.garbagecollector.discovery import (
+from kubesmith.client.discovery import (
     APIResource,
     Discovery,
     RestMapper,

@@ -17,7 +17,6 @@ from kubesmith.controllers.history import (
     next_revision_number,
     revision_name,
     safe_encode,
-    scaled_value,
     sorted_revisions,
     template_hash,
     template_patch,
@@ -102,21 +101,3 @@ def test_excess_revisions(live_counts: bool, limit: int, expected: list[str]) ->
     excess = excess_revisions(old, limit, lambda r: r["metadata"]["name"] == "r1",
                               live_counts=live_counts)
     assert [r["metadata"]["name"] for r in excess] == expected
-
-
-@pytest.mark.parametrize(("value", "total", "round_up", "expected"), [
-    (2, 10, True, 2),
-    ("25%", 10, True, 3),
-    ("25%", 10, False, 2),
-    ("100%", 3, False, 3),
-    (None, 5, True, 1),  # the default
-], ids=["int", "percent-up", "percent-down", "all", "default"])
-def test_scaled_value(value: int | str | None, total: int, round_up: bool,
-                      expected: int) -> None:
-    assert scaled_value(value, total, round_up=round_up, default=1) == expected
-
-
-@pytest.mark.parametrize("bad", ["abc", "x%", True], ids=["no-percent", "nan", "bool"])
-def test_scaled_value_rejects_bad_values(bad: Any) -> None:
-    with pytest.raises(ValueError, match="invalid value for IntOrString"):
-        scaled_value(bad, 10, round_up=True)

@@ -1,5 +1,5 @@
 """The Job controller's pure parts: index intervals, pod failure policy matching, failure
-backoff, success policy, removal order and expectations."""
+backoff, success policy and removal order."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from kubesmith.controllers.job.backoff import BackoffStore, remaining_for_failures
-from kubesmith.controllers.job.expectations import ControllerExpectations, UIDExpectations
 from kubesmith.controllers.job.failure_policy import (
     COUNT,
     FAIL_INDEX,
@@ -255,23 +254,3 @@ def test_removal_order_prefers_cheap_pods() -> None:
     assert order == ["unscheduled", "pending", "running-not-ready", "older-not-ready",
                      "ready-short", "ready-long"]
 
-
-def test_expectations() -> None:
-    expectations = ControllerExpectations()
-    assert expectations.satisfied("ns/j")
-    expectations.expect_creations("ns/j", 2)
-    assert not expectations.satisfied("ns/j")
-    expectations.creation_observed("ns/j")
-    assert not expectations.satisfied("ns/j")
-    expectations.creation_observed("ns/j")
-    assert expectations.satisfied("ns/j")
-    expectations.expect_deletions("ns/j", 1)
-    assert not expectations.satisfied("ns/j")
-    expectations.timeout = 0
-    assert expectations.satisfied("ns/j")
-    uids = UIDExpectations()
-    uids.expect_removed("ns/j", ["a", "b"])
-    uids.removal_observed("ns/j", "a")
-    assert uids.expected("ns/j") == {"b"}
-    uids.delete("ns/j")
-    assert uids.expected("ns/j") == set()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from kubesmith.controllers.garbagecollector.discovery import APIResource
+from kubesmith.client.discovery import APIResource
 from kubesmith.controllers.namespace import (
     NamespaceConditions,
     pods_grace_estimate,

@@ -1,6 +1,6 @@
-"""Which resources the API server serves, read through the discovery API, for controllers that
-must handle every type, custom resources included (the garbage collector and the namespace
-controller).
+"""Which resources the API server serves, read through the discovery API, for components
+that must handle every type, custom resources included (the garbage collector, the namespace
+controller, the disruption controller's ``/scale`` lookups).
 
 Legacy discovery, as client-go's ``ServerPreferredResources``: ``GET /api`` and ``GET /apis``
 list the group versions (preferred version first), then ``GET /api/v1`` and
@@ -20,7 +20,7 @@ from typing import Any
 
 import aiohttp
 
-from kubesmith.client import ApiError, Client, Resource
+from kubesmith.client.rest import ApiError, Client, Resource
 
 
 @dataclass(frozen=True, slots=True)
