@@ -208,7 +208,64 @@ def parser() -> argparse.ArgumentParser:
     _server_parser(sub)
     _controller_manager_parser(sub)
     _hollow_nodes_parser(sub)
+    _scheduler_parser(sub)
     return p
+
+
+def _scheduler_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("scheduler", help="run the scheduler",
+                       description="Assign pending pods to nodes (kube-scheduler's plugins, "
+                       "queue and preemption) against an API server.")
+    p.add_argument("--kubeconfig", required=True, type=Path,
+                   help="kubeconfig of the scheduler's identity "
+                   "(e.g. <data-dir>/scheduler.kubeconfig)")
+    p.add_argument("--leader-elect", default="true", choices=("true", "false"),
+                   help="campaign for the kube-system/kube-scheduler Lease so only one "
+                   "replica schedules (default: %(default)s)")
+    p.add_argument("--scheduler-name", default="default-scheduler",
+                   help="schedule pods whose spec.schedulerName is this "
+                   "(default: %(default)s)")
+    p.add_argument("--percentage-of-nodes-to-score", type=int, default=None,
+                   metavar="PERCENT", help="stop filtering after this share of nodes fit "
+                   "(default: adaptive, as upstream)")
+
+
+def _run_scheduler(args: argparse.Namespace) -> int:
+    from kubesmith.client import KubeconfigError, load_kubeconfig
+    from kubesmith.scheduler.app import run_scheduler
+
+    pct = args.percentage_of_nodes_to_score
+    if pct is not None and not 0 <= pct <= 100:
+        print("kubesmith scheduler: --percentage-of-nodes-to-score must be 0-100 "
+              "(0 = adaptive)", file=sys.stderr)
+        return 2
+    try:
+        load_kubeconfig(args.kubeconfig).close()
+    except KubeconfigError as exc:
+        print(f"kubesmith scheduler: --kubeconfig: {exc}", file=sys.stderr)
+        return 2
+    _run_until_signalled(run_scheduler(str(args.kubeconfig),
+                                       leader_elect=args.leader_elect == "true",
+                                       scheduler_name=args.scheduler_name,
+                                       percentage_of_nodes_to_score=pct or None))
+    return 0
+
+
+async def _restarting(name: str, start: Any) -> None:
+    """Run ``start()`` again after it fails (e.g. lost its leader lease), with backoff:
+    an in-process component must not take the API server down, nor stay dead."""
+    delay = 1.0
+    while True:
+        try:
+            await start()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            logging.getLogger("kubesmith").warning("%s stopped (%r); restarting in %.0fs",
+                                                   name, exc, delay)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 30.0)
 
 
 def _key_values(text: str) -> dict[str, str]:
@@ -396,13 +453,22 @@ def _run_server(args: argparse.Namespace) -> int:
         if not args.disable_controller_manager:
             from kubesmith.controllers.manager import ManagerConfig, run_controller_manager
 
-            controllers.append(loop.create_task(run_controller_manager(ManagerConfig(
+            manager_config = ManagerConfig(
                 kubeconfig=str(config.data_dir / "controller-manager.kubeconfig"),
                 controllers=args.controllers.split(","),
                 options=_controller_options(args),
                 service_account_private_key_file=str(config.data_dir / "pki" / "sa.key")
-                if args.service_account_legacy_tokens else "")),
+                if args.service_account_legacy_tokens else "")
+            controllers.append(loop.create_task(_restarting(
+                "controller manager", lambda: run_controller_manager(manager_config)),
                 name="controller-manager"))
+        if not args.disable_scheduler:
+            from kubesmith.scheduler.app import run_scheduler
+
+            kubeconfig_path = str(config.data_dir / "scheduler.kubeconfig")
+            controllers.append(loop.create_task(_restarting(
+                "scheduler", lambda: run_scheduler(kubeconfig_path, leader_elect=True)),
+                name="scheduler"))
         print(f"kubesmith server ready: export KUBECONFIG={kubeconfig}", flush=True)
         if args.ready_file:
             args.ready_file.write_text(str(os.getpid()))
@@ -445,6 +511,8 @@ def main(argv: list[str] | None = None) -> int:
         return _run_controller_manager(args)
     if args.command == "hollow-nodes":
         return _run_hollow_nodes(args)
+    if args.command == "scheduler":
+        return _run_scheduler(args)
     return 2
 
 

@@ -51,6 +51,7 @@ from kubesmith.apiserver.admission_plugins.podsecurity import (
 from kubesmith.apiserver.admission_plugins.priority import Priority
 from kubesmith.apiserver.admission_plugins.resourcequota import ResourceQuota
 from kubesmith.apiserver.admission_plugins.serviceaccount import ServiceAccount
+from kubesmith.apiserver.admission_plugins.taintnodesbycondition import TaintNodesByCondition
 from kubesmith.apiserver.authn import (
     Authenticator,
     AuthenticatorChain,
@@ -153,6 +154,7 @@ class APIServer:
             ServiceAccount(resources),
             DefaultStorageClass(resources),
             DefaultTolerationSeconds(),
+            TaintNodesByCondition(),
             Priority(resources),
             RBACEscalation(EscalationGuard(self.rbac, self.authz)),
             NodeRestriction(resources),

@@ -3,9 +3,10 @@ and ``kubectl events`` show what a component did and why.
 
 Design:
 
-* **Never block the caller.** :meth:`EventRecorder.event` only appends to a bounded queue; one
-  background task writes. A reconcile loop must not wait on, or fail because of, an event.
-  A full queue drops the event (logged once per burst) — events are best effort upstream too.
+* **Never block the caller.** :meth:`EventRecorder.event` only appends to a bounded queue;
+  a few background tasks write. A reconcile loop must not wait on, or fail because of, an event.
+  A full queue drops the event (one warning per 30 s) — events are best effort upstream too.
+  Two writers may race on a brand-new key; its count is then split over two Events.
 * **Aggregate instead of flooding.** Repeats of the same (object, type, reason, message,
   source) within the cache's lifetime update the first Event's ``count`` and
   ``lastTimestamp`` with a merge patch instead of creating new objects, as upstream does.
@@ -34,7 +35,12 @@ NORMAL = "Normal"
 WARNING = "Warning"
 
 _CACHE_SIZE = 4096
-_QUEUE_SIZE = 1000
+_QUEUE_SIZE = 5000
+#: Concurrent writers: one at a time caps a busy component (a scheduler placing hundreds of
+#: pods a second) at one Event per round trip.
+_WRITERS = 4
+#: At most one "dropping events" warning per this many seconds.
+_DROP_LOG_SECONDS = 30.0
 _SPAM_BURST = 25
 _SPAM_REFILL_SECONDS = 300.0
 
@@ -84,19 +90,21 @@ class EventRecorder:
         self.component = component
         self.host = host
         self._queue: asyncio.Queue[_Pending] | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         # aggregation key -> (event name, namespace, count)
         self._seen: collections.OrderedDict[tuple[str, ...], tuple[str, str, int]] = \
             collections.OrderedDict()
         self._buckets: dict[str, _Bucket] = {}
-        self._dropping = False
+        self._dropped = 0
+        self._drop_logged_at = -_DROP_LOG_SECONDS
 
     def start(self) -> None:
-        """Start the writer task on the running loop (idempotent)."""
-        if self._task is None or self._task.done():
+        """Start the writer tasks on the running loop (idempotent)."""
+        if not self._tasks or all(t.done() for t in self._tasks):
             self._queue = asyncio.Queue(_QUEUE_SIZE)
-            self._task = asyncio.get_running_loop().create_task(
-                self._writer(), name=f"events-{self.component}")
+            loop = asyncio.get_running_loop()
+            self._tasks = [loop.create_task(self._writer(), name=f"events-{self.component}")
+                           for _ in range(_WRITERS)]
 
     def event(self, obj: Obj, type_: str, reason: str, message: str, *,
               field_path: str | None = None) -> None:
@@ -107,11 +115,13 @@ class EventRecorder:
         namespace = involved.get("namespace") or "default"
         try:
             self._queue.put_nowait(_Pending(involved, namespace, type_, reason, message))
-            self._dropping = False
         except asyncio.QueueFull:
-            if not self._dropping:
-                log.warning("%s: event queue full; dropping events", self.component)
-            self._dropping = True
+            self._dropped += 1
+            now = time.monotonic()
+            if now - self._drop_logged_at >= _DROP_LOG_SECONDS:
+                log.warning("%s: event queue full; %d events dropped so far",
+                            self.component, self._dropped)
+                self._drop_logged_at = now
 
     async def flush(self) -> None:
         """Wait until every queued event has been written (or given up on)."""
@@ -120,11 +130,12 @@ class EventRecorder:
 
     async def close(self) -> None:
         """Stop the writer (queued events not yet written are dropped)."""
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+                await task
+        self._tasks = []
 
     # -- internals -----------------------------------------------------------------------
 
