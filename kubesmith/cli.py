@@ -268,33 +268,22 @@ async def _restarting(name: str, start: Any) -> None:
         delay = min(delay * 2, 30.0)
 
 
-def _key_values(text: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise argparse.ArgumentTypeError(f"{item!r} is not key=value")
-        out[key] = value
-    return out
+def _list_of(parse: Any) -> Any:
+    """An argparse type for comma-separated items, each parsed by ``parse`` (whose
+    ValueError becomes the usage error)."""
 
+    def convert(text: str) -> list[Any]:
+        try:
+            return [parse(item.strip()) for item in text.split(",") if item.strip()]
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
 
-def _taints(text: str) -> list[dict[str, str]]:
-    taints: list[dict[str, str]] = []
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        key_value, sep, effect = item.rpartition(":")
-        if not sep or effect not in ("NoSchedule", "PreferNoSchedule", "NoExecute"):
-            raise argparse.ArgumentTypeError(
-                f"{item!r} is not key[=value]:Effect with Effect NoSchedule, "
-                "PreferNoSchedule or NoExecute")
-        key, _, value = key_value.partition("=")
-        taint = {"key": key, "effect": effect}
-        if value:
-            taint["value"] = value
-        taints.append(taint)
-    return taints
+    return convert
 
 
 def _hollow_nodes_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from kubesmith.hollow.options import parse_label, parse_taint
+
     p = sub.add_parser("hollow-nodes", help="run simulated nodes (KWOK-like)",
                        description="Register N simulated nodes that renew their Leases and "
                        "run the pods bound to them without containers: pods become "
@@ -310,9 +299,11 @@ def _hollow_nodes_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser
     p.add_argument("--memory", default="32Gi", help="capacity per node (default: %(default)s)")
     p.add_argument("--pods", type=int, default=110,
                    help="pod capacity per node (default: %(default)s)")
-    p.add_argument("--node-labels", type=_key_values, default={}, metavar="K=V,...",
-                   help="extra labels for every node")
-    p.add_argument("--register-with-taints", type=_taints, default=[],
+    p.add_argument("--ephemeral-storage", default="100Gi",
+                   help="capacity per node (default: %(default)s)")
+    p.add_argument("--node-labels", type=_list_of(parse_label), default=[],
+                   metavar="K=V,...", help="extra labels for every node")
+    p.add_argument("--register-with-taints", type=_list_of(parse_taint), default=[],
                    metavar="KEY[=VALUE]:EFFECT,...", help="taints for every node")
     p.add_argument("--node-lease-duration-seconds", type=int, default=40,
                    help="Lease duration (default: %(default)s)")
@@ -320,6 +311,15 @@ def _hollow_nodes_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser
                    help="how often each Lease is renewed (default: 10s)")
     p.add_argument("--pod-ready-delay", type=duration, default=0.0, metavar="DURATION",
                    help="simulated time from start to Ready (default: 0s)")
+    p.add_argument("--pod-cidr-wait", type=duration, default=2.0, metavar="DURATION",
+                   help="how long a pod waits for its node's podCIDR before a fallback "
+                   "address is used (default: 2s)")
+    p.add_argument("--node-workers", type=int, default=50,
+                   help="node registrations/renewals in flight (default: %(default)s)")
+    p.add_argument("--pod-workers", type=int, default=64,
+                   help="pod status writes in flight (default: %(default)s)")
+    p.add_argument("--no-events", action="store_true",
+                   help="do not record the nodes' Starting events")
     p.add_argument("--delete-nodes-on-exit", action="store_true",
                    help="delete the Nodes when stopping (default: leave them to expire)")
 
@@ -379,9 +379,11 @@ def _run_hollow_nodes(args: argparse.Namespace) -> int:
     from kubesmith.client import KubeconfigError, load_kubeconfig
     from kubesmith.hollow.app import run_hollow_nodes
 
-    if args.count < 1:
-        print("kubesmith hollow-nodes: --count must be at least 1", file=sys.stderr)
-        return 2
+    for flag, value in (("--count", args.count), ("--node-workers", args.node_workers),
+                        ("--pod-workers", args.pod_workers)):
+        if value < 1:
+            print(f"kubesmith hollow-nodes: {flag} must be at least 1", file=sys.stderr)
+            return 2
     try:
         load_kubeconfig(args.kubeconfig).close()
     except KubeconfigError as exc:
@@ -390,9 +392,12 @@ def _run_hollow_nodes(args: argparse.Namespace) -> int:
     _run_until_signalled(run_hollow_nodes(
         str(args.kubeconfig), count=args.count, name_prefix=args.name_prefix,
         start_index=args.start_index, cpu=args.cpu, memory=args.memory, pods=args.pods,
-        labels=args.node_labels, taints=args.register_with_taints,
+        ephemeral_storage=args.ephemeral_storage, labels=dict(args.node_labels),
+        taints=args.register_with_taints,
         lease_duration_seconds=args.node_lease_duration_seconds,
         renew_interval=args.lease_renew_interval, pod_ready_delay=args.pod_ready_delay,
+        pod_cidr_wait=args.pod_cidr_wait, node_workers=args.node_workers,
+        pod_workers=args.pod_workers, events=not args.no_events,
         delete_nodes_on_exit=args.delete_nodes_on_exit))
     return 0
 
@@ -477,10 +482,20 @@ def _run_server(args: argparse.Namespace) -> int:
         task = asyncio.create_task(serve(config, ready=ready))
         loop = asyncio.get_running_loop()
 
-        def stop() -> None:
+        async def shutdown() -> None:
+            # Components first, while the API still answers them, so they stop cleanly
+            # instead of logging the server's disappearance.
             for controller in controllers:
                 controller.cancel()
+            if controllers:
+                await asyncio.wait(controllers, timeout=10)
             task.cancel()
+
+        stopping: list[asyncio.Task[None]] = []
+
+        def stop() -> None:
+            if not stopping:
+                stopping.append(loop.create_task(shutdown()))
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop)

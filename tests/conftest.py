@@ -115,10 +115,20 @@ def stop_server(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(10)
 
 
+#: What an API-semantics test wants running besides the API: the controller that makes a
+#: namespace usable (its default ServiceAccount, which pod admission requires) and nothing
+#: that would change or add objects behind the test's back (no scheduler, no workload
+#: controllers, no kube-root-ca.crt publisher), like upstream's API server integration
+#: tests.
+API_ONLY = ("--controllers", "serviceaccount", "--disable-scheduler")
+
+
 @pytest.fixture(scope="module")
 def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    """One API server (embedded SQLite) per test module."""
-    server = start_server(tmp_path_factory.mktemp("server"))
+    """One API server (embedded SQLite) per test module, without workload controllers or
+    scheduler (see :data:`API_ONLY`); use ``server_factory()`` for the whole control
+    plane."""
+    server = start_server(tmp_path_factory.mktemp("server"), *API_ONLY)
     try:
         yield server
     finally:

@@ -5,7 +5,13 @@ internals; it speaks HTTP like any Kubernetes client."""
 from kubesmith.client.config import ClientConfig, KubeconfigError, load_kubeconfig
 from kubesmith.client.informer import Informer, object_key
 from kubesmith.client.rest import ApiError, Client, ListResult, Resource
-from kubesmith.client.workqueue import ExponentialBackoff, QueueShutDown, WorkQueue, run_workers
+from kubesmith.client.workqueue import (
+    ExponentialBackoff,
+    QueueShutDown,
+    RetryLater,
+    WorkQueue,
+    run_workers,
+)
 
 __all__ = [
     "ApiError",
@@ -17,6 +23,7 @@ __all__ = [
     "ListResult",
     "QueueShutDown",
     "Resource",
+    "RetryLater",
     "WorkQueue",
     "load_kubeconfig",
     "object_key",

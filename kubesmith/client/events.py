@@ -4,9 +4,9 @@ and ``kubectl events`` show what a component did and why.
 Design:
 
 * **Never block the caller.** :meth:`EventRecorder.event` only appends to a bounded queue;
-  a few background tasks write. A reconcile loop must not wait on, or fail because of, an event.
+  a few background tasks write (one at a time per aggregation key). A reconcile loop must
+  not wait on, or fail because of, an event.
   A full queue drops the event (one warning per 30 s) — events are best effort upstream too.
-  Two writers may race on a brand-new key; its count is then split over two Events.
 * **Aggregate instead of flooding.** Repeats of the same (object, type, reason, message,
   source) within the cache's lifetime update the first Event's ``count`` and
   ``lastTimestamp`` with a merge patch instead of creating new objects, as upstream does.
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -95,6 +94,9 @@ class EventRecorder:
         self._seen: collections.OrderedDict[tuple[str, ...], tuple[str, str, int]] = \
             collections.OrderedDict()
         self._buckets: dict[str, _Bucket] = {}
+        # One write at a time per aggregation key, so repeats of one event become one
+        # Event with a count even with several writers.
+        self._key_locks: dict[tuple[str, ...], tuple[asyncio.Lock, list[int]]] = {}
         self._dropped = 0
         self._drop_logged_at = -_DROP_LOG_SECONDS
 
@@ -130,12 +132,17 @@ class EventRecorder:
 
     async def close(self) -> None:
         """Stop the writer (queued events not yet written are dropped)."""
-        for task in self._tasks:
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
+        for task in tasks:
+            try:
                 await task
-        self._tasks = []
+            except asyncio.CancelledError:
+                # Our writers' cancellation is expected; the caller's own must propagate.
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise
 
     # -- internals -----------------------------------------------------------------------
 
@@ -170,9 +177,10 @@ class EventRecorder:
                 if exc.code not in (403, 404, 409):
                     log.warning("%s: cannot write event %s: %s", self.component,
                                 pending.reason, exc.message)
-            except Exception:
-                log.warning("%s: cannot write event %s", self.component, pending.reason,
-                            exc_info=True)
+            except Exception as exc:
+                # Usually the server going away (shutdown, restart): no traceback.
+                log.warning("%s: cannot write event %s: %r", self.component,
+                            pending.reason, exc)
             finally:
                 self._queue.task_done()
 
@@ -181,6 +189,18 @@ class EventRecorder:
         key = (str(inv.get("uid") or ""), str(inv.get("kind")), str(inv.get("namespace")),
                str(inv.get("name")), str(inv.get("fieldPath") or ""), p.type, p.reason,
                p.message)
+        lock, users = self._key_locks.setdefault(key, (asyncio.Lock(), [0]))
+        users[0] += 1
+        try:
+            async with lock:
+                await self._write_key(key, p)
+        finally:
+            users[0] -= 1
+            if not users[0]:
+                del self._key_locks[key]
+
+    async def _write_key(self, key: tuple[str, ...], p: _Pending) -> None:
+        inv = p.involved
         now = _now()
         seen = self._seen.get(key)
         if seen is not None:

@@ -40,6 +40,11 @@ class QueueShutDown(Exception):
     """Raised by :meth:`WorkQueue.get` once the queue is shut down."""
 
 
+class RetryLater(Exception):
+    """An expected, temporary failure of a reconcile (a resource exhausted, a write that lost
+    a race): logged in one line, without a traceback, and retried with backoff."""
+
+
 class ExponentialBackoff(Generic[K]):
     """Per-key exponential backoff: ``base * 2**failures``, capped at ``cap`` seconds."""
 
@@ -205,6 +210,9 @@ async def run_workers(queue: WorkQueue[K], n: int, reconcile: Reconcile[K], *,
                 if max_retries is not None and queue.num_requeues(key) >= max_retries:
                     log.exception("dropping %r after %d retries", key, max_retries)
                     queue.forget(key)
+                elif isinstance(exc, RetryLater):
+                    log.info("reconcile %r: %s; requeued with backoff", key, exc)
+                    queue.add_rate_limited(key)
                 elif isinstance(exc, StatusError):
                     log.log(logging.DEBUG if exc.code == 409 else logging.WARNING,
                             "reconcile %r: %s %s: %s; requeued with backoff", key, exc.code,

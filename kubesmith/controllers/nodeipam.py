@@ -19,7 +19,7 @@ import logging
 from typing import Any
 
 from kubesmith.api.types import Obj
-from kubesmith.client import ApiError
+from kubesmith.client import ApiError, RetryLater
 from kubesmith.client.rest import NODES
 from kubesmith.controllers.base import Controller, ControllerContext
 from kubesmith.controllers.nodelifecycle.nodes import record_node_status_change
@@ -35,7 +35,7 @@ MAX_SUBNET_BITS = 16
 DEFAULT_IPV6_MASK = 64
 
 
-class CidrSetFullError(Exception):
+class CidrSetFullError(RetryLater):
     """No free block left in a cluster CIDR."""
 
 

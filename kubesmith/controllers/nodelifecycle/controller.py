@@ -29,7 +29,7 @@ import time
 from typing import Any
 
 from kubesmith.api.types import Obj
-from kubesmith.client import ApiError, WorkQueue, object_key, run_workers
+from kubesmith.client import ApiError, RetryLater, WorkQueue, object_key, run_workers
 from kubesmith.client.events import EventRecorder
 from kubesmith.client.rest import LEASES, NODES, PODS
 from kubesmith.controllers.base import Controller, ControllerContext
@@ -175,7 +175,7 @@ class NodeLifecycleController(Controller):
         add = [t for t in wanted if not taint_exists(owned, t)]
         remove = [t for t in owned if not any(taint_matches(t, w) for w in wanted)]
         if (add or remove) and not await swap_node_taints(self.client, node, add, remove):
-            raise RuntimeError(f"failed to swap NoSchedule taints of node {key}")
+            raise RetryLater(f"the NoSchedule taints of node {key} changed meanwhile")
         await self._mirror_labels(node)
 
     async def _mirror_labels(self, node: Obj) -> None:

@@ -20,9 +20,16 @@ pytestmark = pytest.mark.integration
 NS = "evict"
 
 
+@pytest.fixture(scope="module")
+def server(server_factory: Any) -> RunningServer:
+    """The whole control plane: the disruption controller keeps the budgets' status."""
+    started: RunningServer = server_factory()
+    return started
+
+
 @pytest.fixture
-async def client(api_server: RunningServer) -> AsyncIterator[Client]:
-    async with Client.from_kubeconfig(str(api_server.kubeconfig)) as c:
+async def client(server: RunningServer) -> AsyncIterator[Client]:
+    async with Client.from_kubeconfig(str(server.kubeconfig)) as c:
         await c.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace",
                                     "metadata": {"name": NS}})
         yield c

@@ -80,7 +80,9 @@ def test_get_yaml(api_server: RunningServer, web: str) -> None:
     assert obj["spec"]["selector"] == {"matchLabels": {"app": "web"}}
     listed = yaml.safe_load(api_server.kubectl("get", "-n", web, "cm", "-o", "yaml").stdout)
     assert listed["kind"] == "List"
-    assert [i["metadata"]["name"] for i in listed["items"]] == ["app-config"]
+    # Every namespace also gets the cluster's kube-root-ca.crt, as upstream.
+    assert [i["metadata"]["name"] for i in listed["items"]
+            if i["metadata"]["name"] != "kube-root-ca.crt"] == ["app-config"]
     assert listed["items"][0]["kind"] == "ConfigMap"
 
 
