@@ -226,7 +226,11 @@ def _summary(values: list[float]) -> dict[str, float]:
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="kubesmith-density-"))
-    extra = ["--disable-controller-manager", "--disable-scheduler"] if args.separate else []
+    # 10.244.0.0/16 holds 256 node /24s, like upstream's default; a bigger fleet needs a
+    # bigger pod network.
+    cidr = ["--cluster-cidr", args.cluster_cidr]
+    extra = ["--disable-controller-manager", "--disable-scheduler"] if args.separate \
+        else cidr
     server = start_server(work / "server", *extra)
     procs: dict[str, subprocess.Popen[bytes]] = {}
     results: dict[str, Any] = {"nodes": args.nodes, "pods_per_node": args.pods_per_node,
@@ -235,7 +239,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         if args.separate:
             procs["controller-manager"] = _spawn(
                 ["controller-manager", "--kubeconfig",
-                 str(server.data_dir / "controller-manager.kubeconfig")],
+                 str(server.data_dir / "controller-manager.kubeconfig"), *cidr],
                 work / "controller-manager.log")
             procs["scheduler"] = _spawn(
                 ["scheduler", "--kubeconfig", str(server.data_dir / "scheduler.kubeconfig")],
@@ -298,6 +302,8 @@ def main() -> None:
                       help="controller manager and scheduler as their own processes")
     mode.add_argument("--in-process", dest="separate", action="store_false",
                       help="controller manager and scheduler inside the server")
+    parser.add_argument("--cluster-cidr", default="10.64.0.0/11",
+                        help="pod network (8,192 node /24s by default)")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     results = asyncio.run(run(args))
