@@ -165,23 +165,27 @@ def _server_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 
 def _controller_manager_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
                                ) -> None:
-    p = sub.add_parser("controller-manager", help="run the controller manager",
-                       description="Run the controllers (Deployments, ReplicaSets, Jobs, "
-                       "garbage collection, nodes...) against an API server.")
-    p.add_argument("--kubeconfig", required=True, type=Path,
-                   help="kubeconfig of the controller manager's identity "
-                   "(e.g. <data-dir>/controller-manager.kubeconfig)")
-    p.add_argument("--leader-elect", default="true", choices=("true", "false"),
-                   help="campaign for the kube-system/kube-controller-manager Lease so "
-                   "only one replica acts (default: %(default)s)")
+    p = _component_parser(sub, "controller-manager", "run the controller manager",
+                          "Run the controllers (Deployments, ReplicaSets, Jobs, garbage "
+                          "collection, nodes...) against an API server.",
+                          "controller-manager.kubeconfig", "kube-controller-manager")
     p.add_argument("--service-account-private-key-file", type=Path, default=None,
                    metavar="PATH", help="ServiceAccount signing key: fill in legacy "
                    "kubernetes.io/service-account-token Secrets (e.g. <data-dir>/pki/sa.key)")
-    _leader_election_flags(p)
     _controller_flags(p)
 
 
-def _leader_election_flags(p: argparse.ArgumentParser) -> None:
+def _component_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str,
+                      summary: str, description: str, kubeconfig: str, lease: str
+                      ) -> argparse.ArgumentParser:
+    """A component's subcommand with what every leader-elected component takes: its
+    kubeconfig and the leader election flags."""
+    p = sub.add_parser(name, help=summary, description=description)
+    p.add_argument("--kubeconfig", required=True, type=Path,
+                   help=f"kubeconfig of the component's identity (e.g. <data-dir>/{kubeconfig})")
+    p.add_argument("--leader-elect", default="true", choices=("true", "false"),
+                   help=f"campaign for the kube-system/{lease} Lease so only one replica "
+                   "acts (default: %(default)s)")
     p.add_argument("--leader-elect-lease-duration", type=duration, default=15.0,
                    metavar="DURATION", help="how long a standby waits after the leader's "
                    "last renewal before taking over (default: 15s)")
@@ -190,6 +194,7 @@ def _leader_election_flags(p: argparse.ArgumentParser) -> None:
                    "long (default: 10s)")
     p.add_argument("--leader-elect-retry-period", type=duration, default=2.0,
                    metavar="DURATION", help="between acquire/renew attempts (default: 2s)")
+    return p
 
 
 def _leader_election_error(command: str, args: argparse.Namespace) -> str | None:
@@ -213,15 +218,10 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _scheduler_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("scheduler", help="run the scheduler",
-                       description="Assign pending pods to nodes (kube-scheduler's plugins, "
-                       "queue and preemption) against an API server.")
-    p.add_argument("--kubeconfig", required=True, type=Path,
-                   help="kubeconfig of the scheduler's identity "
-                   "(e.g. <data-dir>/scheduler.kubeconfig)")
-    p.add_argument("--leader-elect", default="true", choices=("true", "false"),
-                   help="campaign for the kube-system/kube-scheduler Lease so only one "
-                   "replica schedules (default: %(default)s)")
+    p = _component_parser(sub, "scheduler", "run the scheduler",
+                          "Assign pending pods to nodes (kube-scheduler's plugins, queue and "
+                          "preemption) against an API server.", "scheduler.kubeconfig",
+                          "kube-scheduler")
     p.add_argument("--scheduler-name", default="default-scheduler",
                    help="schedule pods whose spec.schedulerName is this "
                    "(default: %(default)s)")
@@ -239,6 +239,9 @@ def _run_scheduler(args: argparse.Namespace) -> int:
         print("kubesmith scheduler: --percentage-of-nodes-to-score must be 0-100 "
               "(0 = adaptive)", file=sys.stderr)
         return 2
+    if (problem := _leader_election_error("scheduler", args)) is not None:
+        print(problem, file=sys.stderr)
+        return 2
     try:
         load_kubeconfig(args.kubeconfig).close()
     except KubeconfigError as exc:
@@ -247,7 +250,10 @@ def _run_scheduler(args: argparse.Namespace) -> int:
     _run_until_signalled(run_scheduler(str(args.kubeconfig),
                                        leader_elect=args.leader_elect == "true",
                                        scheduler_name=args.scheduler_name,
-                                       percentage_of_nodes_to_score=pct or None))
+                                       percentage_of_nodes_to_score=pct or None,
+                                       lease_duration=args.leader_elect_lease_duration,
+                                       renew_deadline=args.leader_elect_renew_deadline,
+                                       retry_period=args.leader_elect_retry_period))
     return 0
 
 

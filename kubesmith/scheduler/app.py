@@ -103,7 +103,9 @@ class SchedulerApp:
 
 async def run_scheduler(kubeconfig: str, *, leader_elect: bool,
                         scheduler_name: str = DEFAULT_SCHEDULER_NAME,
-                        percentage_of_nodes_to_score: int | None = None) -> None:
+                        percentage_of_nodes_to_score: int | None = None,
+                        lease_duration: float = 15.0, renew_deadline: float = 10.0,
+                        retry_period: float = 2.0) -> None:
     """Run the scheduler with the identity in ``kubeconfig`` until cancelled.
 
     With ``leader_elect`` only the holder of the ``kube-system/kube-scheduler`` Lease
@@ -115,7 +117,9 @@ async def run_scheduler(kubeconfig: str, *, leader_elect: bool,
                            percentage_of_nodes_to_score=percentage_of_nodes_to_score)
         if leader_elect:
             identity = f"{socket.gethostname()}_{uuid.uuid4()}"
-            await LeaderElector(client, name="kube-scheduler", identity=identity).run(app.run)
+            await LeaderElector(client, name="kube-scheduler", identity=identity,
+                                lease_duration=lease_duration, renew_deadline=renew_deadline,
+                                retry_period=retry_period).run(app.run)
         else:
             await app.run()
     finally:
