@@ -257,23 +257,6 @@ def _run_scheduler(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _restarting(name: str, start: Any) -> None:
-    """Run ``start()`` again after it fails (e.g. lost its leader lease), with backoff:
-    an in-process component must not take the API server down, nor stay dead."""
-    delay = 1.0
-    while True:
-        try:
-            await start()
-            return
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            logging.getLogger("kubesmith").warning("%s stopped (%r); restarting in %.0fs",
-                                                   name, exc, delay)
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 30.0)
-
-
 def _list_of(parse: Any) -> Any:
     """An argparse type for comma-separated items, each parsed by ``parse`` (whose
     ValueError becomes the usage error)."""
@@ -457,6 +440,9 @@ def _run_server(args: argparse.Namespace) -> int:
 
     controllers: list[asyncio.Task[None]] = []
 
+    from kubesmith.client.leaderelection import LeadershipLost
+    from kubesmith.client.supervise import run_restarting
+
     def ready(kubeconfig: Path) -> None:
         # The in-process components (k3s-style) talk to the server over HTTPS with their
         # own identities, exactly as separate processes would.
@@ -470,15 +456,17 @@ def _run_server(args: argparse.Namespace) -> int:
                 options=_controller_options(args),
                 service_account_private_key_file=str(config.data_dir / "pki" / "sa.key")
                 if args.service_account_legacy_tokens else "")
-            controllers.append(loop.create_task(_restarting(
-                "controller manager", lambda: run_controller_manager(manager_config)),
+            controllers.append(loop.create_task(run_restarting(
+                "controller manager", lambda: run_controller_manager(manager_config),
+                expected=(LeadershipLost,), max_delay=30.0),
                 name="controller-manager"))
         if not args.disable_scheduler:
             from kubesmith.scheduler.app import run_scheduler
 
             kubeconfig_path = str(config.data_dir / "scheduler.kubeconfig")
-            controllers.append(loop.create_task(_restarting(
-                "scheduler", lambda: run_scheduler(kubeconfig_path, leader_elect=True)),
+            controllers.append(loop.create_task(run_restarting(
+                "scheduler", lambda: run_scheduler(kubeconfig_path, leader_elect=True),
+                expected=(LeadershipLost,), max_delay=30.0),
                 name="scheduler"))
         print(f"kubesmith server ready: export KUBECONFIG={kubeconfig}", flush=True)
         if args.ready_file:

@@ -24,6 +24,7 @@ from kubesmith.client import Client
 from kubesmith.client.events import EventRecorder
 from kubesmith.client.factory import InformerFactory
 from kubesmith.client.leaderelection import LeaderElector
+from kubesmith.client.supervise import run_restarting
 from kubesmith.controllers.base import Controller, ControllerContext, ControllerOptions
 from kubesmith.controllers.credentials import ServiceAccountCredentials
 
@@ -185,20 +186,12 @@ class ControllerManager:
 
 
 async def _supervise(controller: Any) -> None:
-    delay = 1.0
-    while True:
-        try:
-            await controller.run()
-            return
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("controller %s crashed; restarting in %.0fs", controller.name,
-                          delay)
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 60.0)
-        # A fresh queue: the old one was shut down by run()'s finally.
+    def fresh_queue() -> None:
+        # The old queue was shut down by the failed run's finally.
         controller.queue = type(controller.queue)()
+
+    await run_restarting(f"controller {controller.name}", controller.run,
+                         before_restart=fresh_queue)
 
 
 async def run_controller_manager(config: ManagerConfig) -> None:
