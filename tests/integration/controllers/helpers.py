@@ -149,3 +149,20 @@ async def events_about(client: Client, namespace: str, name: str,
     """The Events recorded about the object ``name`` in ``namespace`` (with ``reason``)."""
     page = await client.list(EVENTS, namespace, field_selector=f"involvedObject.name={name}")
     return [e for e in page.items if reason is None or e.get("reason") == reason]
+
+
+async def event_triples(client: Client, namespace: str, name: str,
+                        expect: tuple[tuple[str, str, str] | str, ...] = (),
+                        seconds: float = 10.0) -> list[tuple[str, str, str]]:
+    """``(type, reason, message)`` of the Events about ``name``. Controllers record Events
+    asynchronously, so with ``expect`` (triples, or bare reasons) this waits until all of
+    them are there (or ``seconds`` pass) before answering."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        found = [(e["type"], e["reason"], e["message"])
+                 for e in await events_about(client, namespace, name)]
+        reasons = {r for _t, r, _m in found}
+        if all((w in reasons) if isinstance(w, str) else (w in found) for w in expect) or \
+                asyncio.get_running_loop().time() > deadline:
+            return found
+        await asyncio.sleep(0.1)

@@ -20,7 +20,7 @@ from kubesmith.controllers.cronjob import CronJobController
 from kubesmith.controllers.util import format_rfc3339
 from tests.conftest import RunningServer
 from tests.integration.controllers.conftest import namespace_with_controller
-from tests.integration.controllers.helpers import events_about, until
+from tests.integration.controllers.helpers import event_triples, until
 
 pytestmark = pytest.mark.integration
 
@@ -75,9 +75,10 @@ class Env:
         page = await self.client.list(JOBS, self.ns)
         return {j["metadata"]["name"]: j for j in page.items}
 
-    async def events(self, name: str) -> list[tuple[str, str, str]]:
-        return [(e["type"], e["reason"], e["message"])
-                for e in await events_about(self.client, self.ns, name)]
+    async def events(self, name: str, *expect: tuple[str, str, str] | str
+                     ) -> list[tuple[str, str, str]]:
+        """The Events about ``name``, once every ``expect``ed one is there."""
+        return await event_triples(self.client, self.ns, name, expect)
 
     async def finish_job(self, name: str, type_: str, started: datetime) -> None:
         """Write a finished Job status (what the Job controller would)."""
@@ -130,8 +131,8 @@ async def test_creates_the_job_when_due(env: Env) -> None:
     assert status["lastScheduleTime"] == format_rfc3339(boundary)
     assert [(a["kind"], a["name"], a["uid"]) for a in status["active"]] == [
         ("Job", job["metadata"]["name"], job["metadata"]["uid"])]
-    events = await env.events("tick")
-    assert ("Normal", "SuccessfulCreate", f"Created job {job['metadata']['name']}") in events
+    created = ("Normal", "SuccessfulCreate", f"Created job {job['metadata']['name']}")
+    assert created in await env.events("tick", created)
     # Looked at again at the same time, it creates nothing more.
     await env.touch("tick")
     await asyncio.sleep(1)
@@ -145,9 +146,9 @@ async def test_creates_the_job_when_due(env: Env) -> None:
         return found if not found.get("active") and found.get("lastSuccessfulTime") else None
     status = await until(settled, what="job seen completed")
     assert status["lastSuccessfulTime"] == format_rfc3339(boundary + timedelta(seconds=5))
-    assert ("Normal", "SawCompletedJob",
-            f"Saw completed job: {job['metadata']['name']}, status: Complete") in \
-        await env.events("tick")
+    saw = ("Normal", "SawCompletedJob",
+           f"Saw completed job: {job['metadata']['name']}, status: Complete")
+    assert saw in await env.events("tick", saw)
 
 
 async def test_forbid_skips_while_a_job_runs(env: Env) -> None:
@@ -240,9 +241,11 @@ async def test_history_limits(env: Env) -> None:
         names = set(await env.jobs())
         return names if names == {"ok-3", "bad-2"} else None
     await until(pruned, what="old jobs deleted")
-    events = await env.events("hist")
-    for name in ("ok-1", "ok-2", "bad-1"):
-        assert ("Normal", "SuccessfulDelete", f"Deleted job {name}") in events
+    deleted = tuple(("Normal", "SuccessfulDelete", f"Deleted job {name}")
+                    for name in ("ok-1", "ok-2", "bad-1"))
+    events = await env.events("hist", *deleted)
+    for triple in deleted:
+        assert triple in events
     status = (await env.cronjob("hist"))["status"]
     assert status["lastSuccessfulTime"] == format_rfc3339(base + timedelta(minutes=20, seconds=5))
     assert not status.get("active")

@@ -110,7 +110,7 @@ async def test_one_pod_per_eligible_node(env: Env) -> None:
     assert [r["revision"] for r in revisions] == [1]
     assert revisions[0]["metadata"]["labels"]["controller-revision-hash"] == \
         pod["metadata"]["labels"]["controller-revision-hash"]
-    events = await env.events_for("DaemonSet", "agent")
+    events = await env.events_for("DaemonSet", "agent", "SuccessfulCreate")
     created = [e for e in events if e["reason"] == "SuccessfulCreate"]
     assert created and all(e["message"].startswith("Created pod: agent-") for e in created)
 
@@ -127,7 +127,7 @@ async def test_one_pod_per_eligible_node(env: Env) -> None:
     await env.client.patch(NODES, gone, {"metadata": {"labels": {"role": None}}})
     ds = await settled(env, "agent", (workers - {gone}) | {infra, late})
     assert ds["status"]["desiredNumberScheduled"] == 4
-    events = await env.events_for("DaemonSet", "agent")
+    events = await env.events_for("DaemonSet", "agent", "SuccessfulDelete")
     assert [e for e in events if e["reason"] == "SuccessfulDelete"]
 
 
@@ -222,7 +222,7 @@ async def test_failed_pod_is_replaced_with_an_event(env: Env) -> None:
         names = [p["metadata"]["name"] for p in pods]
         return pods if failed not in names and len(pods) == 1 and is_pod_ready(pods[0]) else None
     await until(replaced, what="the failed pod replaced")
-    events = await env.events_for("DaemonSet", "flaky")
+    events = await env.events_for("DaemonSet", "flaky", "FailedDaemonPod")
     reasons = {(e["reason"], e["type"], e["message"]) for e in events}
     assert ("FailedDaemonPod", "Warning",
             f"Found failed daemon pod {env.ns}/{failed} on node {node}, will try to kill it"

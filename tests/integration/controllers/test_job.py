@@ -20,7 +20,7 @@ from kubesmith.controllers.util import get_condition, now_rfc3339
 from tests.conftest import RunningServer
 from tests.integration.controllers.conftest import namespace_with_controller
 from tests.integration.controllers.helpers import (
-    events_about,
+    event_triples,
     kubectl,
     until,
 )
@@ -156,9 +156,10 @@ class Env:
                                       label_selector=f"batch.kubernetes.io/job-name={job}")
         return page.items
 
-    async def events(self, name: str) -> list[tuple[str, str, str]]:
-        return [(e["type"], e["reason"], e["message"])
-                for e in await events_about(self.client, self.ns, name)]
+    async def events(self, name: str, *expect: tuple[str, str, str] | str
+                     ) -> list[tuple[str, str, str]]:
+        """The Events about ``name``, once every ``expect``ed one is there."""
+        return await event_triples(self.client, self.ns, name, expect)
 
 
 async def finished(env: Env, name: str, type_: str) -> dict[str, Any]:
@@ -257,9 +258,14 @@ async def test_active_deadline_exceeded(env: Env) -> None:
     assert job["status"]["failed"] == 2
     # The running pods were deleted (and, unscheduled, are gone once their finalizer went).
     await until(lambda: _no_pods(env, "slow"), seconds=10, what="pods deleted")
-    events = await env.events("slow")
-    assert ("Warning", "DeadlineExceeded", "Job was active longer than specified deadline") \
-        in events
+    deadline = ("Warning", "DeadlineExceeded", "Job was active longer than specified deadline")
+    assert deadline in await env.events("slow", deadline)
+
+    async def two_deletes() -> list[tuple[str, str, str]] | None:
+        events = await env.events("slow")
+        deletes = sum(1 for _t, r, _m in events if r == "SuccessfulDelete")
+        return events if deletes >= 2 else None
+    events = await until(two_deletes, what="both deletions recorded")
     assert sum(1 for _t, r, _m in events if r == "SuccessfulDelete") == 2
 
 
@@ -343,7 +349,7 @@ async def test_suspend_and_resume(env: Env) -> None:
             return job if done else None
         job = await until(inactive, what="suspended again")
         assert get_condition(job, "Complete") is None and get_condition(job, "Failed") is None
-    reasons = [r for _t, r, _m in await env.events("pausable")]
+    reasons = [r for _t, r, _m in await env.events("pausable", "Suspended", "Resumed")]
     assert "Suspended" in reasons and "Resumed" in reasons
 
 

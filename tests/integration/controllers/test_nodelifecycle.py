@@ -139,7 +139,8 @@ async def test_unreachable_node_taints_evicts_and_recovers(
             assert (ready["status"], ready["reason"], ready["message"]) == \
                 ("Unknown", "NodeStatusUnknown", "Kubelet stopped posting node status.")
             assert condition(node, "MemoryPressure")["status"] == "Unknown"
-            [event] = await events_about(admin, "default", "victim", "NodeNotReady")
+            [event] = await until(lambda: events_about(admin, "default", "victim",
+                                                       "NodeNotReady"))
             assert event["message"] == "Node victim status is now: NodeNotReady"
             anchor = await admin.get(NODES, "anchor")
             assert taints_of(anchor) == set()
@@ -166,7 +167,8 @@ async def test_unreachable_node_taints_evicts_and_recovers(
                 assert condition(pod, "Ready")["status"] == "False"
             defaulted = await admin.get(PODS, "defaulted", ns)
             assert {**unreachable, "tolerationSeconds": 300} in defaulted["spec"]["tolerations"]
-            [eviction] = await events_about(admin, ns, "quick", "TaintManagerEviction")
+            [eviction] = await until(lambda: events_about(admin, ns, "quick",
+                                                          "TaintManagerEviction"))
             assert eviction["message"] == f"Marking for deletion Pod {ns}/quick"
             assert eviction["source"]["component"] == "taint-eviction-controller"
             quick = await admin.get(PODS, "quick", ns)

@@ -162,9 +162,12 @@ async def test_ordered_start_identity_claims_and_ordered_scale_down(env: Env) ->
         for n in (1, 2):
             assert f"web-{n - 1}" in log.entries[log.first("added", f"web-{n}")][2]
 
-        events = {(e["reason"], e["message"]) for e in await env.events_for("StatefulSet",
-                                                                             "web")}
-        assert ("SuccessfulCreate", "create Pod web-0 in StatefulSet web successful") in events
+        created = ("SuccessfulCreate", "create Pod web-0 in StatefulSet web successful")
+        claimed = ("SuccessfulCreate",
+                   "create Claim data-web-0 Pod web-0 in StatefulSet web success")
+        events = {(e["reason"], e["message"]) for e in await env.events_for(
+            "StatefulSet", "web", created, claimed)}
+        assert created in events
         assert ("SuccessfulCreate",
                 "create Claim data-web-0 Pod web-0 in StatefulSet web success") in events
 
@@ -175,9 +178,10 @@ async def test_ordered_start_identity_claims_and_ordered_scale_down(env: Env) ->
         # Highest ordinal first, and web-1 only once web-2 was gone.
         assert log.first("terminating", "web-2") < log.first("deleted", "web-2") < \
             log.first("terminating", "web-1")
-        events = {(e["reason"], e["message"]) for e in await env.events_for("StatefulSet",
-                                                                             "web")}
-        assert ("SuccessfulDelete", "delete Pod web-2 in StatefulSet web successful") in events
+        deleted = ("SuccessfulDelete", "delete Pod web-2 in StatefulSet web successful")
+        events = {(e["reason"], e["message"]) for e in await env.events_for(
+            "StatefulSet", "web", deleted)}
+        assert deleted in events
     # Retained claims stay for when the set grows again.
     claims = {c["metadata"]["name"]
               async for c in env.client.list_all(PERSISTENTVOLUMECLAIMS, env.ns)}

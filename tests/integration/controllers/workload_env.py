@@ -4,6 +4,7 @@ the test and the Events recorded on an object."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -53,10 +54,21 @@ class Env:
         await self.client.patch(NODES, full, {"spec": {"taints": taints or None}})
         return full
 
-    async def events_for(self, kind: str, name: str) -> list[dict[str, Any]]:
-        """The Events recorded about ``kind``/``name`` in the namespace."""
-        return [e for e in await events_about(self.client, self.ns, name)
-                if e["involvedObject"].get("kind") == kind]
+    async def events_for(self, kind: str, name: str, *expect: tuple[str, str] | str,
+                         seconds: float = 10.0) -> list[dict[str, Any]]:
+        """The Events recorded about ``kind``/``name`` in the namespace — once every
+        ``expect``ed one (a reason, or ``(reason, message)``) is there: controllers record
+        Events asynchronously."""
+        deadline = asyncio.get_running_loop().time() + seconds
+        while True:
+            events = [e for e in await events_about(self.client, self.ns, name)
+                      if e["involvedObject"].get("kind") == kind]
+            have = {e["reason"] for e in events} | \
+                {(e["reason"], e["message"]) for e in events}
+            if all(w in have for w in expect) or \
+                    asyncio.get_running_loop().time() > deadline:
+                return events
+            await asyncio.sleep(0.1)
 
 
 @asynccontextmanager
