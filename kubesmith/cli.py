@@ -231,7 +231,6 @@ def _scheduler_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def _run_scheduler(args: argparse.Namespace) -> int:
-    from kubesmith.client import KubeconfigError, load_kubeconfig
     from kubesmith.scheduler.app import run_scheduler
 
     pct = args.percentage_of_nodes_to_score
@@ -242,10 +241,8 @@ def _run_scheduler(args: argparse.Namespace) -> int:
     if (problem := _leader_election_error("scheduler", args)) is not None:
         print(problem, file=sys.stderr)
         return 2
-    try:
-        load_kubeconfig(args.kubeconfig).close()
-    except KubeconfigError as exc:
-        print(f"kubesmith scheduler: --kubeconfig: {exc}", file=sys.stderr)
+    if (problem := _kubeconfig_error("scheduler", args.kubeconfig)) is not None:
+        print(problem, file=sys.stderr)
         return 2
     _run_until_signalled(run_scheduler(str(args.kubeconfig),
                                        leader_elect=args.leader_elect == "true",
@@ -255,6 +252,32 @@ def _run_scheduler(args: argparse.Namespace) -> int:
                                        renew_deadline=args.leader_elect_renew_deadline,
                                        retry_period=args.leader_elect_retry_period))
     return 0
+
+
+def _kubeconfig_error(command: str, path: Path) -> str | None:
+    """Why the component's ``--kubeconfig`` cannot be used (None when it can): checked
+    before starting, so the error names the flag instead of surfacing from a retry loop."""
+    from kubesmith.client import KubeconfigError, load_kubeconfig
+
+    try:
+        load_kubeconfig(path).close()
+    except KubeconfigError as exc:
+        return f"kubesmith {command}: --kubeconfig: {exc}"
+    return None
+
+
+def _parse_label(text: str) -> tuple[str, str]:
+    # Imported when used: the hollow package pulls in the client stack, which no other
+    # command's argument parsing needs.
+    from kubesmith.hollow.options import parse_label
+
+    return parse_label(text)
+
+
+def _parse_taint(text: str) -> dict[str, Any]:
+    from kubesmith.hollow.options import parse_taint
+
+    return parse_taint(text)
 
 
 def _list_of(parse: Any) -> Any:
@@ -271,8 +294,6 @@ def _list_of(parse: Any) -> Any:
 
 
 def _hollow_nodes_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from kubesmith.hollow.options import parse_label, parse_taint
-
     p = sub.add_parser("hollow-nodes", help="run simulated nodes (KWOK-like)",
                        description="Register N simulated nodes that renew their Leases and "
                        "run the pods bound to them without containers: pods become "
@@ -290,9 +311,9 @@ def _hollow_nodes_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser
                    help="pod capacity per node (default: %(default)s)")
     p.add_argument("--ephemeral-storage", default="100Gi",
                    help="capacity per node (default: %(default)s)")
-    p.add_argument("--node-labels", type=_list_of(parse_label), default=[],
+    p.add_argument("--node-labels", type=_list_of(_parse_label), default=[],
                    metavar="K=V,...", help="extra labels for every node")
-    p.add_argument("--register-with-taints", type=_list_of(parse_taint), default=[],
+    p.add_argument("--register-with-taints", type=_list_of(_parse_taint), default=[],
                    metavar="KEY[=VALUE]:EFFECT,...", help="taints for every node")
     p.add_argument("--node-lease-duration-seconds", type=int, default=40,
                    help="Lease duration (default: %(default)s)")
@@ -338,7 +359,6 @@ def _run_until_signalled(coro: Any) -> None:
 
 
 def _run_controller_manager(args: argparse.Namespace) -> int:
-    from kubesmith.client import KubeconfigError, load_kubeconfig
     from kubesmith.controllers.manager import ManagerConfig, run_controller_manager
 
     problem = _check_controller_flags("controller-manager", args) or \
@@ -346,10 +366,8 @@ def _run_controller_manager(args: argparse.Namespace) -> int:
     if problem is not None:
         print(problem, file=sys.stderr)
         return 2
-    try:
-        load_kubeconfig(args.kubeconfig).close()
-    except KubeconfigError as exc:
-        print(f"kubesmith controller-manager: --kubeconfig: {exc}", file=sys.stderr)
+    if (problem := _kubeconfig_error("controller-manager", args.kubeconfig)) is not None:
+        print(problem, file=sys.stderr)
         return 2
     config = ManagerConfig(kubeconfig=str(args.kubeconfig),
                            controllers=args.controllers.split(","),
@@ -365,7 +383,6 @@ def _run_controller_manager(args: argparse.Namespace) -> int:
 
 
 def _run_hollow_nodes(args: argparse.Namespace) -> int:
-    from kubesmith.client import KubeconfigError, load_kubeconfig
     from kubesmith.hollow.app import run_hollow_nodes
 
     for flag, value in (("--count", args.count), ("--node-workers", args.node_workers),
@@ -373,10 +390,8 @@ def _run_hollow_nodes(args: argparse.Namespace) -> int:
         if value < 1:
             print(f"kubesmith hollow-nodes: {flag} must be at least 1", file=sys.stderr)
             return 2
-    try:
-        load_kubeconfig(args.kubeconfig).close()
-    except KubeconfigError as exc:
-        print(f"kubesmith hollow-nodes: --kubeconfig: {exc}", file=sys.stderr)
+    if (problem := _kubeconfig_error("hollow-nodes", args.kubeconfig)) is not None:
+        print(problem, file=sys.stderr)
         return 2
     _run_until_signalled(run_hollow_nodes(
         str(args.kubeconfig), count=args.count, name_prefix=args.name_prefix,
