@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -16,25 +15,11 @@ from kubesmith.client import Client
 from kubesmith.client.events import EventRecorder
 from kubesmith.client.factory import InformerFactory
 from kubesmith.client.leaderelection import LeaderElector, LeadershipLost
-from kubesmith.client.rest import CONFIGMAPS, LEASES, NAMESPACES
-from tests.conftest import RunningServer, namespace_name
-from tests.integration.client.test_client import configmap, until
+from kubesmith.client.rest import CONFIGMAPS, LEASES
+from tests.conftest import RunningServer
+from tests.integration.client.conftest import configmap, until
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def client(api_server: RunningServer) -> AsyncIterator[Client]:
-    async with Client.from_kubeconfig(str(api_server.kubeconfig)) as c:
-        yield c
-
-
-@pytest.fixture
-async def ns(client: Client, request: pytest.FixtureRequest) -> str:
-    name = namespace_name("tk-" + request.node.name)
-    await client.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace",
-                                     "metadata": {"name": name}})
-    return name
 
 
 def _color(obj: dict[str, Any]) -> list[str]:
