@@ -13,19 +13,24 @@ One run:
    ``--creators`` concurrent clients: the *reference* set names a scheduler that does not
    exist, the *scheduled* set the default one;
 2. **reference**: binds the reference pods directly (``POST pods/<name>/binding`` to nodes
-   round-robin, ``--binders`` requests in flight, no decisions) — the rate the API server
-   itself accepts bindings;
+   round-robin, ``--binders`` requests in flight on the client's lean connections, no
+   decisions) — the rate the API server itself accepts bindings;
 3. **scheduler**: runs kubesmith's scheduler in this process (its own informers, binding
    cycle with events, exactly what ``run_scheduler`` runs) and lets it schedule the
-   scheduled set; the reference pods are already bound, so the nodes are not empty;
+   scheduled set; the reference pods are already bound, so the nodes are not empty. The
+   phase ends when every Scheduled Event is written too (they trail the bindings in a
+   burst: the scheduler writes them off its hot path); the output says how long after the
+   last binding that was, and checks every Event's wording;
 4. **in-process**: the same decisions with no API at all — a fresh scheduler's framework
    and cache over the same nodes and pods, popping, deciding and assuming in a loop.
 
 Bound pods are counted by a separate observer process watching pods (a pod counts when its
 first event with ``spec.nodeName`` arrives), so the API-phase rates are what a client of
-the API sees. Rates are taken from the first to the last bound pod. CPU seconds of the
-server, of this process and of the whole machine are read from /proc per phase, so the
-output says where the CPU went (and whether someone else was using the machine).
+the API sees. Rates are taken from the first to the last bound pod (and, for the
+scheduler, also to the last Event). CPU seconds of the server, of this process and of the
+whole machine are read from /proc per phase — and for the scheduler again from the moment
+its informers synced, so its initial LIST is not spread over the pods — so the output
+says where the CPU went (and whether someone else was using the machine).
 """
 
 from __future__ import annotations
@@ -55,7 +60,7 @@ import uvloop
 
 from bench._server import cpu_seconds, machine_busy_seconds, start_server, stop_server
 from kubesmith.client import Client
-from kubesmith.client.rest import NAMESPACES, NODES, PODS, SERVICEACCOUNTS
+from kubesmith.client.rest import EVENTS, NAMESPACES, NODES, PODS, SERVICEACCOUNTS
 from kubesmith.scheduler import SchedulerApp
 from kubesmith.scheduler.framework import CycleState
 from kubesmith.scheduler.scheduler import Scheduler
@@ -243,8 +248,10 @@ async def reference_phase(client: Client, kubeconfig: str, server_pid: int,
                 "metadata": {"name": name, "namespace": NAMESPACE},
                 "target": {"apiVersion": "v1", "kind": "Node",
                            "name": f"node-{i % args.nodes:05d}"}}
-        await client.request("POST", PODS.path(NAMESPACE, name, "binding"),
-                             body=orjson.dumps(body))
+        # The same lean requests as the scheduler's binder: the reference should cost the
+        # machine no more client CPU than the scheduler's own bindings do.
+        await client.lean_request("POST", PODS.path(NAMESPACE, name, "binding"),
+                                  body=orjson.dumps(body))
 
     await run_all(list(range(args.pods)), args.binders, bind)
     seen = await observer.result()
@@ -275,19 +282,34 @@ async def scheduler_phase(client: Client, kubeconfig: str, scheduler_kubeconfig:
                            max_in_flight_binds=args.binders)
         if args.no_events:
             app.scheduler.recorder = None  # to measure what the Events cost the API
+        if args.event_writers:
+            app.recorder.writers = args.event_writers
         task = asyncio.create_task(app.run())
         synced = 0.0
+        after_list: Cpu | None = None
         while not observer.conn.poll():
             if not synced and app.pods.has_synced and app.nodes.has_synced:
                 synced = time.monotonic()
+                after_list = Cpu(server_pid)  # CPU per pod without the initial LIST
             if task.done():
                 task.result()
             await asyncio.sleep(0.05)
         seen = await observer.result()
+        # Every bound pod's Scheduled Event must be written too: wait for the recorder's
+        # queue to drain (the Events trail the bindings: they are written off the
+        # scheduling loop) and say when that was.
+        events_done = 0.0
+        if not args.no_events:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(app.recorder.flush(), args.timeout)
+                events_done = time.monotonic()
+        # Until every Event is written, so each pod's Event is in its CPU cost.
+        steady = after_list.done() if after_list is not None else {}
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
         failures = app.scheduler.bind_failures
+        dropped = app.recorder.dropped
     if spy is not None:
         spy.send_signal(signal.SIGINT)
         await asyncio.wait_for(spy.wait(), 30)
@@ -295,8 +317,16 @@ async def scheduler_phase(client: Client, kubeconfig: str, scheduler_kubeconfig:
         profiler.disable()
         profiler.dump_stats(str(args.profile))
         pstats.Stats(str(args.profile)).sort_stats("tottime").print_stats(25)
+    events = 0
+    if not args.no_events:
+        async for event in client.list_all(EVENTS, NAMESPACE, field_selector="reason=Scheduled"):
+            pod = event["involvedObject"]["name"]
+            node = event["message"].rsplit(" ", 1)[-1]
+            assert event["message"] == f"Successfully assigned {NAMESPACE}/{pod} to {node}"
+            events += 1
     return {**seen, **cpu.done(), "started": started, "synced": synced,
-            "bind_failures": failures}
+            "bind_failures": failures, "events_done": events_done, "events_written": events,
+            "events_dropped": dropped, "after_list": steady}
 
 
 def inprocess_phase(args: argparse.Namespace) -> dict[str, Any]:
@@ -371,13 +401,17 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
 
 def per_pod(phase: dict[str, Any], key: str) -> str:
     """Milliseconds of ``key`` CPU seconds per bound pod."""
-    return f"{1000 * phase[key] / phase['bound']:.2f}" if phase["bound"] else "-"
+    return f"{1000 * phase[key] / phase['bound']:.2f}" if phase.get(key) is not None and \
+        phase["bound"] else "-"
 
 
 def format_report(report: dict[str, Any]) -> str:
     """The figures as a small table."""
     ref, sch, inp = report["reference"], report["scheduler"], report["inprocess"]
+    steady = {**sch["after_list"], "bound": sch["bound"]}
     ratio = sch["per_s"] / ref["per_s"] if ref["per_s"] else 0.0
+    events_span = sch["events_done"] - sch["first"] if sch["events"] else 0.0
+    events_rate = sch["bound"] / events_span if events_span > 0 else 0.0
     lines = [
         f"scheduler benchmark: {report['nodes']} nodes, {report['pods']} pods",
         f"  reference (direct binding POSTs): {ref['per_s']:>6}/s   "
@@ -389,11 +423,17 @@ def format_report(report: dict[str, Any]) -> str:
         f"others {sch['others_cpu_s']} s over {sch['wall_s']} s",
         f"    from scheduler start, incl. initial LIST ({sch['sync_s']} s): "
         f"{sch['per_s_from_start']}/s; bind failures {sch['bind_failures']}",
+        *([f"    Scheduled Events: {sch['events_written']} written, {sch['events_dropped']} "
+           f"dropped; the last {sch['events_done'] - sch['last']:.2f} s after the last "
+           f"binding ({events_rate:.0f} pods/s counting until then)"] if sch["events"] else []),
         f"  scheduler / reference: {ratio:.2f}x",
         f"  CPU per pod: server {per_pod(ref, 'server_cpu_s')} ms (reference) vs "
         f"{per_pod(sch, 'server_cpu_s')} ms (scheduler phase:",
         f"    + Events, the scheduler's LISTs and watch); scheduler process "
         f"{per_pod(sch, 'bench_cpu_s')} ms (its initial LIST included)",
+        f"    from the scheduler's sync to its last Event: server "
+        f"{per_pod(steady, 'server_cpu_s')} ms, scheduler {per_pod(steady, 'bench_cpu_s')} ms, "
+        f"others {per_pod(steady, 'others_cpu_s')} ms per pod over {steady.get('wall_s')} s",
         f"  in-process decisions (no API): {inp['per_s']}/s wall, "
         f"{inp['per_cpu_s']}/s per CPU second",
         f"  goal >= 700 pods/s through the API: "
@@ -418,6 +458,8 @@ def main() -> None:
                         help="give up on a phase after this many seconds")
     parser.add_argument("--no-events", action="store_true",
                         help="the scheduler records no Scheduled events (to show their cost)")
+    parser.add_argument("--event-writers", type=int, default=None,
+                        help="the scheduler's concurrent Event writes (default: its own)")
     parser.add_argument("--quiet-wait", type=float, default=60.0,
                         help="before each API phase, wait up to this many seconds for the "
                         "machine to be nearly idle (others share it)")

@@ -214,6 +214,14 @@ def parser() -> argparse.ArgumentParser:
     _controller_manager_parser(sub)
     _hollow_nodes_parser(sub)
     _scheduler_parser(sub)
+    from kubesmith.agent.cli import add_agent_parser, add_reset_parser
+
+    add_agent_parser(sub, _list_of, _parse_label, _parse_taint, duration)
+    add_reset_parser(sub)
+    # `images` has its own sub-commands and flags (kubesmith/agent/images/cli.py); it is
+    # listed here so `kubesmith --help` shows it, and dispatched before parsing.
+    sub.add_parser("images", help="manage the node's image store (import, list, pull, "
+                   "remove, gc)", add_help=False)
     return p
 
 
@@ -406,6 +414,31 @@ def _run_hollow_nodes(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_agent(args: argparse.Namespace) -> int:
+    from kubesmith.agent.app import run_agent
+    from kubesmith.agent.cli import agent_options
+
+    options = agent_options(args)
+    if isinstance(options, str):
+        print(options, file=sys.stderr)
+        return 2
+    _run_until_signalled(run_agent(options))
+    return 0
+
+
+def _run_agent_reset(args: argparse.Namespace) -> int:
+    from kubesmith.agent.cli import reset_options
+    from kubesmith.agent.reset import reset_node
+
+    options = reset_options(args)
+    if isinstance(options, str):
+        print(options, file=sys.stderr)
+        return 2
+    removed = asyncio.run(reset_node(options, remove_images=args.remove_images))
+    print(f"removed {removed} pod(s) from {options.paths.root}")
+    return 0
+
+
 def _run_server(args: argparse.Namespace) -> int:
     from kubesmith.apiserver.app import ServerConfig, serve
 
@@ -526,6 +559,11 @@ def _run_server(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["images"]:
+        from kubesmith.agent.images.cli import images_main
+
+        return images_main(argv[1:])
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -537,6 +575,10 @@ def main(argv: list[str] | None = None) -> int:
         return _run_hollow_nodes(args)
     if args.command == "scheduler":
         return _run_scheduler(args)
+    if args.command == "agent":
+        return _run_agent(args)
+    if args.command == "agent-reset":
+        return _run_agent_reset(args)
     return 2
 
 

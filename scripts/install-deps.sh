@@ -11,6 +11,11 @@ APT_PACKAGES=(
     etcd-server etcd-client   # the HA datastore, and a real peer for the storage contract tests
     openssl
     python3-venv
+    runc conmon                       # the OCI runtime and the container monitor (logs, exit codes, attach)
+    containernetworking-plugins       # real CNI plugins for pod networking (bridge, host-local, loopback, portmap)
+    iproute2 util-linux               # network namespaces; unshare pins pod namespaces
+    busybox-static skopeo umoci       # images built from busybox (tests, the lab demo), pushed with skopeo
+    docker-registry                   # a real OCI registry on loopback for image pull tests
 )
 
 missing=()

@@ -442,8 +442,11 @@ class ResourceStore:
             await self.before_write(new, old, True)
             return new
         if old_meta.get("deletionTimestamp") and not meta.get("finalizers") and \
+                not old_meta.get("deletionGracePeriodSeconds") and \
                 strategy.ready_to_finalize(new):
-            # The last finalizer is gone: the object disappears now.
+            # The last finalizer is gone: the object disappears now — unless a graceful
+            # deletion is still running (a pod whose kubelet has not yet stopped its
+            # containers: the kubelet's final delete with grace 0 removes it), as upstream.
             kv = await self.store.delete(key, expected_mod_revision=current.revision)
             meta["resourceVersion"] = str(kv.mod_revision)
             await self.after_delete(old)

@@ -36,7 +36,7 @@ from kubesmith.api.services import ServiceNetwork
 from kubesmith.api.strategies.base import Strategy
 from kubesmith.api.types import Obj
 from kubesmith.api.watchcache import CacheEvent
-from kubesmith.apiserver import audit, handlers, pki, rbac, requestinfo, subresources
+from kubesmith.apiserver import audit, handlers, pki, pod_streams, rbac, requestinfo, subresources
 from kubesmith.apiserver.admission import AdmissionChain, NamespaceLifecycle, RBACEscalation
 from kubesmith.apiserver.admission_plugins.defaultstorageclass import DefaultStorageClass
 from kubesmith.apiserver.admission_plugins.defaulttolerationseconds import (
@@ -90,6 +90,9 @@ _VERB_HANDLERS: dict[str, Handler] = {
 
 COMPONENT_IDENTITIES = (("controller-manager", "system:kube-controller-manager"),
                         ("scheduler", "system:kube-scheduler"))
+# [streams hook] the API server's client identity towards node agents.
+KUBELET_CLIENT_USER = "kube-apiserver-kubelet-client"
+KUBELET_CLIENT_GROUP = "kubesmith:apiservers"
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
 
@@ -167,6 +170,8 @@ class APIServer:
             config.audit_policy_file, config.audit_log_path,
             maxsize=config.audit_log_maxsize, maxbackup=config.audit_log_maxbackup,
             maxage=config.audit_log_maxage)
+        # [streams hook] how pods/log, exec, attach, portforward reach node agents.
+        self.kubelet = pod_streams.KubeletConnector.from_pki(config.data_dir / "pki")
         self.aggregation: asyncio.Task[None] | None = None
         self.signer: asyncio.Task[None] | None = None
         self.quota: asyncio.Task[None] | None = None
@@ -254,6 +259,7 @@ class APIServer:
         app = web.Application(client_max_size=4 * 1024 * 1024, handler_args={
             "max_field_size": 16384})
         app.router.add_route("*", "/{tail:.*}", self.handle)
+        app[pod_streams.KUBELET] = self.kubelet  # [streams hook]
         if self.auditor is not None:
             app.on_response_prepare.append(self._audit_prepare)
         return app
@@ -481,6 +487,9 @@ def prepare_pki(config: ServerConfig) -> tuple[pki.KeyPair, Path]:
                                                  if config.advertise_address else [])])
     pki.ensure_serving_cert(ca, d, sans)
     pki.ensure_service_account_key(d)
+    # [streams hook] the identity the API server presents to node agents (port 10250).
+    pki.ensure_client_cert(ca, d, "apiserver-kubelet-client", KUBELET_CLIENT_USER,
+                           [KUBELET_CLIENT_GROUP])
     admin = pki.ensure_client_cert(ca, d, "admin", "kubernetes-admin", ["system:masters"])
     host = config.endpoint_address
     if ":" in host:

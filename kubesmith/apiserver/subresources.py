@@ -30,7 +30,7 @@ from kubesmith.api.resource_types import ResourceType
 from kubesmith.api.store import DeleteOptions, ResourceStore
 from kubesmith.api.strategies.base import Strategy
 from kubesmith.api.types import Obj
-from kubesmith.apiserver import handlers, negotiation, patching
+from kubesmith.apiserver import handlers, negotiation, patching, pod_streams
 from kubesmith.apiserver.authz import Attributes, Decision
 from kubesmith.apiserver.eviction import admit_eviction
 from kubesmith.apiserver.requestinfo import RequestInfo
@@ -56,6 +56,11 @@ def handler_for(rt: ResourceType, info: RequestInfo, strategy: Strategy) -> Hand
         return handlers.finalize
     if sub == "token" and verb == "create" and rt.plural == "serviceaccounts":
         return service_account_token
+    # [streams hook] pods/log|exec|attach|portforward and nodes/proxy reach the node agent.
+    if rt.group == "" and rt.plural == "pods":
+        return pod_streams.handler_for(sub, verb)
+    if rt.group == "" and rt.plural == "nodes" and sub == "proxy":
+        return pod_streams.node_proxy
     return None
 
 

@@ -13,6 +13,10 @@ Design:
   If that Event is gone (expired or deleted), a new one is created.
 * **Spam filter.** A token bucket per involved object (burst 25, one token per 5 minutes,
   upstream's defaults) limits how many writes a single object can cause.
+* **Cheap writes.** Events go over the client's lean keep-alive connections
+  (:meth:`~kubesmith.client.rest.Client.lean_request`); a component that records one per
+  object it handles (the scheduler: one per bound pod) may ask for more writers, a larger
+  queue and a ``wait_turn`` gate that lets its own urgent requests go first.
 """
 
 from __future__ import annotations
@@ -21,9 +25,12 @@ import asyncio
 import collections
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 from kubesmith.api.types import Obj
 from kubesmith.client.rest import EVENTS, ApiError, Client
@@ -44,8 +51,18 @@ _SPAM_BURST = 25
 _SPAM_REFILL_SECONDS = 300.0
 
 
+_clock: list[Any] = [-1, ""]  # [whole second, its RFC 3339 text]
+
+
 def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # Formatting a timestamp costs more than writing a small Event's JSON: do it once per
+    # second, however many events a busy component records in it.
+    second = int(time.time())
+    if second != _clock[0]:
+        _clock[0] = second
+        _clock[1] = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    text: str = _clock[1]
+    return text
 
 
 @dataclass(slots=True)
@@ -84,10 +101,18 @@ class EventRecorder:
     :meth:`close` when done; :meth:`flush` waits until everything queued was written.
     """
 
-    def __init__(self, client: Client, component: str, host: str = "") -> None:
+    def __init__(self, client: Client, component: str, host: str = "", *,
+                 writers: int = _WRITERS, queue_size: int = _QUEUE_SIZE,
+                 wait_turn: Callable[[], Awaitable[object]] | None = None) -> None:
         self.client = client
         self.component = component
         self.host = host
+        self.writers = writers
+        self.queue_size = queue_size
+        #: Awaited by every writer but the first before each write: a component whose own
+        #: requests are more urgent (a scheduler's bindings in a burst) holds all but one
+        #: writer back until it has API capacity to spare. Events wait, none is dropped.
+        self.wait_turn = wait_turn
         self._queue: asyncio.Queue[_Pending] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         # aggregation key -> (event name, namespace, count)
@@ -103,10 +128,10 @@ class EventRecorder:
     def start(self) -> None:
         """Start the writer tasks on the running loop (idempotent)."""
         if not self._tasks or all(t.done() for t in self._tasks):
-            self._queue = asyncio.Queue(_QUEUE_SIZE)
+            self._queue = asyncio.Queue(self.queue_size)
             loop = asyncio.get_running_loop()
-            self._tasks = [loop.create_task(self._writer(), name=f"events-{self.component}")
-                           for _ in range(_WRITERS)]
+            self._tasks = [loop.create_task(self._writer(i), name=f"events-{self.component}")
+                           for i in range(self.writers)]
 
     def event(self, obj: Obj, type_: str, reason: str, message: str, *,
               field_path: str | None = None) -> None:
@@ -124,6 +149,11 @@ class EventRecorder:
                 log.warning("%s: event queue full; %d events dropped so far",
                             self.component, self._dropped)
                 self._drop_logged_at = now
+
+    @property
+    def dropped(self) -> int:
+        """How many events were dropped because the queue was full."""
+        return self._dropped
 
     async def flush(self) -> None:
         """Wait until every queued event has been written (or given up on)."""
@@ -163,11 +193,13 @@ class EventRecorder:
         bucket.tokens -= 1.0
         return True
 
-    async def _writer(self) -> None:
+    async def _writer(self, index: int) -> None:
         assert self._queue is not None
         while True:
             pending = await self._queue.get()
             try:
+                if index and self.wait_turn is not None:
+                    await self.wait_turn()
                 if self._allow(pending.involved):
                     await self._write(pending)
             except asyncio.CancelledError:
@@ -189,7 +221,10 @@ class EventRecorder:
         key = (str(inv.get("uid") or ""), str(inv.get("kind")), str(inv.get("namespace")),
                str(inv.get("name")), str(inv.get("fieldPath") or ""), p.type, p.reason,
                p.message)
-        lock, users = self._key_locks.setdefault(key, (asyncio.Lock(), [0]))
+        entry = self._key_locks.get(key)
+        if entry is None:
+            entry = self._key_locks[key] = (asyncio.Lock(), [0])
+        lock, users = entry
         users[0] += 1
         try:
             async with lock:
@@ -206,8 +241,10 @@ class EventRecorder:
         if seen is not None:
             name, namespace, count = seen
             try:
-                await self.client.patch(EVENTS, name, {"count": count + 1,
-                                                       "lastTimestamp": now}, namespace)
+                await self.client.lean_request(
+                    "PATCH", EVENTS.path(namespace, name),
+                    body=orjson.dumps({"count": count + 1, "lastTimestamp": now}),
+                    content_type="application/merge-patch+json")
             except ApiError as exc:
                 if exc.code != 404:
                     raise
@@ -225,7 +262,8 @@ class EventRecorder:
             "firstTimestamp": now, "lastTimestamp": now, "count": 1, "type": p.type,
             "reportingComponent": self.component, "reportingInstance": self.host,
         }
-        await self.client.create(EVENTS, body, p.namespace)
+        await self.client.lean_request("POST", EVENTS.path(p.namespace),
+                                       body=orjson.dumps(body))
         self._seen[key] = (name, p.namespace, 1)
         if len(self._seen) > _CACHE_SIZE:
             self._seen.popitem(last=False)

@@ -1,9 +1,10 @@
 """What a hollow node looks like in the API, as pure functions: the Node it registers, the
 status it reports and the Lease it renews.
 
-Condition reasons and messages are the kubelet's. Heartbeats follow the kubelet with node
-leases on: the Lease is renewed every few seconds while the Node status is written only
-when something in it changed, or every ``report_interval`` (5 min, the kubelet's
+Condition reasons and messages are the kubelet's; the bookkeeping shared with the real node
+agent lives in :mod:`kubesmith.agent.node.nodeobjects`. Heartbeats follow the kubelet with
+node leases on: the Lease is renewed every few seconds while the Node status is written
+only when something in it changed, or every ``report_interval`` (5 min, the kubelet's
 ``nodeStatusReportFrequency``) to refresh ``lastHeartbeatTime``.
 """
 
@@ -14,25 +15,26 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from kubesmith.agent.node import nodeobjects
+from kubesmith.agent.node.nodeobjects import (
+    CONTROLLER_MANAGED_ATTACH_DETACH,
+    HEALTHY,
+    KUBELET_PORT,
+    NODE_LEASE_NAMESPACE,
+    REPORT_INTERVAL,
+    heartbeat_due,
+    well_known_labels,
+)
 from kubesmith.api.types import Obj
-from kubesmith.hollow.clock import api_micro_time, api_time, parse_api_time
+from kubesmith.hollow.clock import api_micro_time, api_time
+
+__all__ = ["CONTAINER_RUNTIME_VERSION", "HOLLOW_LABEL", "KUBELET_PORT", "KUBELET_VERSION",
+           "NODE_LEASE_NAMESPACE", "REPORT_INTERVAL", "NodeTemplate", "desired_node_status",
+           "heartbeat_due", "new_node", "node_labels", "node_lease"]
 
 KUBELET_VERSION = "v1.37.0-kubesmith-hollow"
 CONTAINER_RUNTIME_VERSION = "hollow://1"
-KUBELET_PORT = 10250
-NODE_LEASE_NAMESPACE = "kube-node-lease"
 HOLLOW_LABEL = ("type", "hollow")
-REPORT_INTERVAL = 300.0
-
-# (type, status, reason, message) — what a healthy kubelet reports.
-NODE_CONDITIONS: tuple[tuple[str, str, str, str], ...] = (
-    ("MemoryPressure", "False", "KubeletHasSufficientMemory",
-     "kubelet has sufficient memory available"),
-    ("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
-    ("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
-    ("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
-)
-_OWN_CONDITIONS = frozenset(c[0] for c in NODE_CONDITIONS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,9 +51,7 @@ class NodeTemplate:
 
 def node_labels(name: str, extra: dict[str, str]) -> dict[str, str]:
     """The kubelet's default labels, ``type=hollow`` and the given ones."""
-    return {"beta.kubernetes.io/arch": "amd64", "beta.kubernetes.io/os": "linux",
-            "kubernetes.io/arch": "amd64", "kubernetes.io/hostname": name,
-            "kubernetes.io/os": "linux", HOLLOW_LABEL[0]: HOLLOW_LABEL[1], **extra}
+    return {**well_known_labels(name), HOLLOW_LABEL[0]: HOLLOW_LABEL[1], **extra}
 
 
 def new_node(name: str, template: NodeTemplate) -> Obj:
@@ -60,8 +60,7 @@ def new_node(name: str, template: NodeTemplate) -> Obj:
     node: Obj = {
         "apiVersion": "v1", "kind": "Node",
         "metadata": {"name": name, "labels": node_labels(name, template.labels),
-                     "annotations": {
-                         "volumes.kubernetes.io/controller-managed-attach-detach": "true"}},
+                     "annotations": {CONTROLLER_MANAGED_ATTACH_DETACH: "true"}},
         "spec": {},
     }
     if template.taints:
@@ -79,30 +78,14 @@ def _resources(template: NodeTemplate) -> dict[str, str]:
             "pods": str(template.pods)}
 
 
-def _heartbeat_due(conditions: dict[str, dict[str, Any]], now: float,
-                   report_interval: float) -> bool:
-    ready = conditions.get("Ready")
-    beat = parse_api_time(ready.get("lastHeartbeatTime")) if ready is not None else None
-    return beat is None or now - beat >= report_interval
-
-
-def heartbeat_due(node: Obj, now: float, report_interval: float = REPORT_INTERVAL) -> bool:
-    """Whether the Node's status should be written again to refresh its heartbeat."""
-    found = {str(c.get("type")): c for c in (node.get("status") or {}).get("conditions")
-             or () if isinstance(c, dict)}
-    return _heartbeat_due(found, now, report_interval)
-
-
 def desired_node_status(node: Obj, template: NodeTemplate, internal_ip: str, now: float,
                         report_interval: float = REPORT_INTERVAL) -> Obj:
     """The status the hollow kubelet reports for ``node``: fields it owns set, others
     (conditions such as ``NetworkUnavailable``, ``volumesAttached``...) kept. Heartbeat and
     transition times are kept unless a condition changed or the heartbeat is due."""
     name = str((node.get("metadata") or {}).get("name") or "")
-    current: Obj = node.get("status") or {}
-    status = copy.deepcopy(current)
     resources = _resources(template)
-    status.update(
+    owned = dict(
         capacity=resources, allocatable=dict(resources),
         addresses=[{"type": "InternalIP", "address": internal_ip},
                    {"type": "Hostname", "address": name}],
@@ -115,39 +98,12 @@ def desired_node_status(node: Obj, template: NodeTemplate, internal_ip: str, now
                   "kubeletVersion": KUBELET_VERSION, "kubeProxyVersion": "",
                   "operatingSystem": "linux", "architecture": "amd64"},
     )
-    found = [c for c in current.get("conditions") or () if isinstance(c, dict)]
-    previous = {str(c.get("type")): c for c in found}
-    changed = any((previous.get(t) or {}).get("status") != s or
-                  (previous.get(t) or {}).get("reason") != r or
-                  (previous.get(t) or {}).get("message") != m
-                  for t, s, r, m in NODE_CONDITIONS)
-    beat = changed or _heartbeat_due(previous, now, report_interval)
-    ours = []
-    for type_, cstatus, reason, message in NODE_CONDITIONS:
-        before = previous.get(type_) or {}
-        transition = before.get("lastTransitionTime") \
-            if before.get("status") == cstatus else None
-        ours.append({"type": type_, "status": cstatus, "reason": reason, "message": message,
-                     "lastHeartbeatTime": api_time(now) if beat or not
-                     before.get("lastHeartbeatTime") else before["lastHeartbeatTime"],
-                     "lastTransitionTime": transition or api_time(now)})
-    status["conditions"] = [c for c in found if c.get("type") not in _OWN_CONDITIONS] + ours
-    return status
+    return nodeobjects.render_status(node, owned, HEALTHY, now, api_time(now), report_interval)
 
 
 def node_lease(name: str, node_uid: str, duration_seconds: int, now: float,
                current: Obj | None = None) -> Obj:
     """The node's Lease renewed at ``now`` (``current`` keeps its metadata, so a PUT is a
     compare-and-swap on its resourceVersion)."""
-    # Shallow copies of the two levels changed: this runs hundreds of times a second.
-    lease: Obj = {**current} if current is not None else {
-        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-        "metadata": {"name": name, "namespace": NODE_LEASE_NAMESPACE}}
-    lease["metadata"] = {**lease["metadata"]}
-    if node_uid:
-        lease["metadata"]["ownerReferences"] = [
-            {"apiVersion": "v1", "kind": "Node", "name": name, "uid": node_uid}]
-    lease["spec"] = {**(lease.get("spec") or {}), "holderIdentity": name,
-                     "leaseDurationSeconds": duration_seconds,
-                     "renewTime": api_micro_time(now)}
-    return lease
+    return nodeobjects.node_lease(name, node_uid, duration_seconds, api_micro_time(now),
+                                  current)

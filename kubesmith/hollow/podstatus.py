@@ -21,10 +21,17 @@ from typing import Any
 from kubesmith.api.types import Obj
 from kubesmith.hollow.clock import api_time
 from kubesmith.hollow.lifecycle import Exit, Run, crash_backoff
+from kubesmith.podstatus.conditions import (
+    KUBELET_CONDITIONS,
+    condition,
+    go_list,
+    is_sidecar,
+    readiness_gates_message,
+)
+from kubesmith.podstatus.diff import merge_patch
 
-# The conditions the kubelet owns; others are kept as found, before these (upstream order).
-KUBELET_CONDITIONS = ("PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady",
-                      "PodScheduled")
+__all__ = ["KUBELET_CONDITIONS", "container_id", "container_ready_at", "desired_pod_status",
+           "image_id", "is_sidecar", "merge_patch", "next_ready_time", "pod_phase"]
 
 
 @functools.lru_cache(maxsize=4096)
@@ -37,11 +44,6 @@ def container_id(uid: str, name: str, instance: int) -> str:
     """The fake runtime ID of one container instance (``instance`` = its restart count)."""
     suffix = f"-{instance}" if instance else ""
     return f"hollow://{uid}-{name}{suffix}"
-
-
-def is_sidecar(container: Obj) -> bool:
-    """An init container that keeps running next to the app containers."""
-    return container.get("restartPolicy") == "Always"
 
 
 def container_ready_at(container: Obj, running_since: float, ready_delay: float) -> float:
@@ -142,41 +144,6 @@ def pod_phase(run: Run) -> str:
     return "Succeeded" if run.succeeded else "Failed"
 
 
-def _condition(type_: str, status: str, previous: dict[str, dict[str, Any]], now: float,
-               generation: Any, reason: str = "", message: str = "") -> dict[str, Any]:
-    before = previous.get(type_)
-    transition = before.get("lastTransitionTime") if before is not None and \
-        before.get("status") == status else None
-    cond: dict[str, Any] = {"type": type_, "status": status,
-                            "lastTransitionTime": transition or api_time(now)}
-    if reason:
-        cond["reason"] = reason
-    if message:
-        cond["message"] = message
-    if isinstance(generation, int):
-        cond["observedGeneration"] = generation
-    return cond
-
-
-def _go_list(names: list[str]) -> str:
-    # How Go's fmt prints a []string, which upstream puts in these messages.
-    return "[" + " ".join(names) + "]"
-
-
-def _readiness_gates_message(spec: Obj, conditions: dict[str, dict[str, Any]]) -> str:
-    problems = []
-    for gate in spec.get("readinessGates") or ():
-        ctype = str(gate.get("conditionType") or "")
-        found = conditions.get(ctype)
-        if found is None:
-            problems.append(f"corresponding condition of pod readiness gate \"{ctype}\" does "
-                            f"not exist.")
-        elif found.get("status") != "True":
-            problems.append(f"the status of pod readiness gate \"{ctype}\" is not \"True\", "
-                            f"but {found.get('status')}")
-    return ", ".join(problems)
-
-
 def _conditions(pod: Obj, current: Obj, run: Run, container_statuses: list[dict[str, Any]],
                 sidecar_statuses: list[dict[str, Any]], phase: str,
                 now: float) -> list[dict[str, Any]]:
@@ -186,7 +153,7 @@ def _conditions(pod: Obj, current: Obj, run: Run, container_statuses: list[dict[
     previous = {str(c.get("type")): c for c in found}
 
     def cond(type_: str, status: str, reason: str = "", message: str = "") -> dict[str, Any]:
-        return _condition(type_, status, previous, now, generation, reason, message)
+        return condition(type_, status, previous, api_time(now), generation, reason, message)
 
     if run.done:
         terminal_reason = "PodCompleted" if phase == "Succeeded" else "PodFailed"
@@ -198,10 +165,10 @@ def _conditions(pod: Obj, current: Obj, run: Run, container_statuses: list[dict[
         unready = [s["name"] for s in sidecar_statuses + container_statuses if not s["ready"]]
         if unready:
             containers_ready = cond("ContainersReady", "False", "ContainersNotReady",
-                                    f"containers with unready status: {_go_list(unready)}")
+                                    f"containers with unready status: {go_list(unready)}")
             ready = cond("Ready", "False", "ContainersNotReady",
-                         f"containers with unready status: {_go_list(unready)}")
-        elif gates := _readiness_gates_message(spec, previous):
+                         f"containers with unready status: {go_list(unready)}")
+        elif gates := readiness_gates_message(spec, previous):
             containers_ready = cond("ContainersReady", "True")
             ready = cond("Ready", "False", "ReadinessGatesNotReady", gates)
         else:
@@ -242,23 +209,3 @@ def desired_pod_status(pod: Obj, run: Run, *, host_ip: str, pod_ip: str, now: fl
     if isinstance(generation, int):
         status["observedGeneration"] = generation
     return status
-
-
-def merge_patch(current: Any, desired: Any) -> Any:
-    """The JSON merge patch (RFC 7386) turning ``current`` into ``desired``: changed keys,
-    ``None`` for removed ones, lists replaced whole. Empty when they are equal."""
-    if not isinstance(current, dict) or not isinstance(desired, dict):
-        return desired
-    patch: dict[str, Any] = {}
-    for key, value in desired.items():
-        if key not in current:
-            patch[key] = value
-        elif current[key] != value:
-            if isinstance(value, dict) and isinstance(current[key], dict):
-                patch[key] = merge_patch(current[key], value)
-            else:
-                patch[key] = value
-    for key in current:
-        if key not in desired:
-            patch[key] = None
-    return patch

@@ -21,11 +21,15 @@ from kubesmith.client.rest import (
     PERSISTENTVOLUMES,
     PODDISRUPTIONBUDGETS,
     PODS,
+    REPLICASETS,
+    REPLICATIONCONTROLLERS,
+    SERVICES,
+    STATEFULSETS,
     STORAGECLASSES,
     Client,
 )
 from kubesmith.scheduler import queue as q
-from kubesmith.scheduler.handle import Listers
+from kubesmith.scheduler.handle import NAMESPACE_INDEX, Listers, index_by_namespace
 from kubesmith.scheduler.scheduler import DEFAULT_SCHEDULER_NAME, Scheduler
 
 log = logging.getLogger(__name__)
@@ -33,6 +37,15 @@ log = logging.getLogger(__name__)
 #: The scheduler never looks at finished pods (their resources are free): upstream's
 #: scheduler watches pods through this field selector.
 POD_FIELD_SELECTOR = "status.phase!=Succeeded,status.phase!=Failed"
+#: Concurrent Event writes. An Event costs the API server about as much as the binding it
+#: reports, so in a burst all writers but one wait for the binding pipeline to have
+#: capacity to spare (:meth:`Scheduler.bindings_spare`): the Scheduled Events follow the
+#: bindings instead of halving their rate, then go out with enough concurrency for the
+#: server to batch their writes. (Upstream's Events are asynchronous and rate-limited
+#: too.)
+EVENT_WRITERS = 8
+#: Events waiting to be written: a burst of this many pods loses none of its Events.
+EVENT_QUEUE_SIZE = 50_000
 
 
 class SchedulerApp:
@@ -51,14 +64,27 @@ class SchedulerApp:
         classes = self.factory.informer(STORAGECLASSES)
         pdbs = self.factory.informer(PODDISRUPTIONBUDGETS)
         namespaces = self.factory.informer(NAMESPACES)
-        self.recorder = EventRecorder(client, scheduler_name)
+        # PodTopologySpread's default constraints group a pod with its Services' and
+        # controller's pods.
+        services = self.factory.informer(SERVICES)
+        services.add_index(NAMESPACE_INDEX, index_by_namespace)
+        controllers = {resource: self.factory.informer(resource)
+                       for resource in (REPLICATIONCONTROLLERS, REPLICASETS, STATEFULSETS)}
+        # Every bound pod gets a Scheduled Event, written off the scheduling loop.
+        self.recorder = EventRecorder(client, scheduler_name, writers=EVENT_WRITERS,
+                                      queue_size=EVENT_QUEUE_SIZE)
         self.scheduler = Scheduler(
             client, scheduler_name=scheduler_name, recorder=self.recorder,
             percentage_of_nodes_to_score=percentage_of_nodes_to_score,
             max_in_flight_binds=max_in_flight_binds,
             listers=Listers(namespaces=namespaces, pvcs=pvcs, pvs=pvs,
-                            storage_classes=classes, pdbs=pdbs, pods=self.pods))
+                            storage_classes=classes, pdbs=pdbs, pods=self.pods,
+                            services=services,
+                            replication_controllers=controllers[REPLICATIONCONTROLLERS],
+                            replica_sets=controllers[REPLICASETS],
+                            stateful_sets=controllers[STATEFULSETS]))
         s = self.scheduler
+        self.recorder.wait_turn = s.bindings_spare
         self.pods.add_handlers(s.on_pod_add, s.on_pod_update, s.on_pod_delete)
         self.nodes.add_handlers(s.on_node_add, s.on_node_update, s.on_node_delete)
         for informer, event in ((pvcs, q.PVC_CHANGE), (pvs, q.PV_CHANGE),

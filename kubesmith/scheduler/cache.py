@@ -16,15 +16,39 @@ Design:
   score phases contain no ``await``, so the live cache *is* a consistent snapshot for the
   whole decision; upstream copies NodeInfos per cycle only because its informers run on
   other goroutines.
+* **Zone-interleaved node order** (upstream's NodeTree). :attr:`SchedulerCache.node_list`
+  takes one node of every zone in turn (zones in the order they first appeared, nodes in
+  the order they joined their zone), so the slice a cycle evaluates under
+  percentageOfNodesToScore spans the zones instead of being the first zone's nodes. The
+  list is rebuilt lazily after a node joins, leaves or changes zone.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from kubesmith.api.types import Obj
 from kubesmith.scheduler.nodeinfo import NodeInfo
 from kubesmith.scheduler.podinfo import PodInfo
+
+_ZONE_LABELS = ("failure-domain.beta.kubernetes.io/zone", "topology.kubernetes.io/zone")
+_REGION_LABELS = ("failure-domain.beta.kubernetes.io/region", "topology.kubernetes.io/region")
+
+
+def _first_label(labels: Mapping[str, str], keys: tuple[str, str]) -> str:
+    # The deprecated beta label wins when both are present, as upstream reads them.
+    beta, ga = keys
+    return labels[beta] if beta in labels else labels.get(ga, "")
+
+
+def zone_key(labels: Mapping[str, str]) -> str:
+    """The node's failure zone as upstream keys it (region and zone; "" for neither)."""
+    zone = _first_label(labels, _ZONE_LABELS)
+    region = _first_label(labels, _REGION_LABELS)
+    if not zone and not region:
+        return ""
+    return f"{region}:\x00:{zone}"
 
 
 @dataclass(slots=True)
@@ -39,9 +63,11 @@ class SchedulerCache:
 
     def __init__(self) -> None:
         self.nodes: dict[str, NodeInfo] = {}
-        #: Nodes that exist (have a Node object), in the order they were added: the list a
-        #: scheduling cycle walks from a rotating start index.
-        self.node_list: list[NodeInfo] = []
+        # Nodes that exist (have a Node object) by zone, and the zone each is filed under.
+        self._zones: dict[str, list[NodeInfo]] = {}
+        self._zone_of: dict[str, str] = {}
+        self._node_list: list[NodeInfo] = []
+        self._node_list_stale = False
         self._pods: dict[str, _PodState] = {}
         #: Names of the nodes hosting pods with any (anti-)affinity term, and with a
         #: required anti-affinity term: InterPodAffinity visits only these for pods
@@ -60,19 +86,56 @@ class SchedulerCache:
 
     # -- nodes ---------------------------------------------------------------------------
 
+    @property
+    def node_list(self) -> list[NodeInfo]:
+        """Every existing node, zones interleaved (module docstring): the list a
+        scheduling cycle walks from a rotating start index."""
+        if self._node_list_stale:
+            self._node_list = self._interleave()
+            self._node_list_stale = False
+        return self._node_list
+
+    def _interleave(self) -> list[NodeInfo]:
+        zones = [*self._zones.values()]
+        if len(zones) == 1:
+            return [*zones[0]]
+        out: list[NodeInfo] = []
+        for i in range(max(map(len, zones), default=0)):
+            out.extend(nodes[i] for nodes in zones if i < len(nodes))
+        return out
+
+    def _file_node(self, info: NodeInfo) -> None:
+        """Put an existing node under its current zone (moving it if that changed)."""
+        zone = zone_key(info.labels)
+        before = self._zone_of.get(info.name)
+        if before == zone:
+            return
+        if before is not None:
+            self._unfile_node(info)
+        self._zone_of[info.name] = zone
+        self._zones.setdefault(zone, []).append(info)
+        self._node_list_stale = True
+
+    def _unfile_node(self, info: NodeInfo) -> None:
+        zone = self._zone_of.pop(info.name, None)
+        if zone is None:
+            return
+        members = self._zones[zone]
+        members.remove(info)
+        if not members:
+            del self._zones[zone]
+        self._node_list_stale = True
+
     def add_node(self, node: Obj) -> NodeInfo:
         """A Node was added (or first seen)."""
         name = str((node.get("metadata") or {}).get("name") or "")
         info = self.nodes.get(name)
         if info is None:
             info = self.nodes[name] = NodeInfo(name, node)
-            self.node_list.append(info)
         else:
-            had_node = info.node is not None
             self._count_images(info, -1)
             info.set_node(node)
-            if not had_node:
-                self.node_list.append(info)
+        self._file_node(info)
         self._count_images(info, 1)
         self._flags(info)
         self.generation += 1
@@ -118,8 +181,7 @@ class SchedulerCache:
         info = self.nodes.get(name)
         if info is None:
             return
-        if info.node is not None:
-            self.node_list.remove(info)
+        self._unfile_node(info)
         self._count_images(info, -1)
         info.node = None
         info.images = {}

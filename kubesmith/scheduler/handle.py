@@ -8,6 +8,7 @@ in the running scheduler, a :class:`StaticLister` over plain dicts in unit tests
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
@@ -23,6 +24,16 @@ if TYPE_CHECKING:
     from kubesmith.scheduler.queue import SchedulingQueue
 
 
+#: The index (by ``metadata.namespace``) listers of namespaced objects offer through
+#: ``by_index``; :func:`index_by_namespace` computes it.
+NAMESPACE_INDEX = "namespace"
+
+
+def index_by_namespace(obj: Obj) -> list[str]:
+    """The :data:`NAMESPACE_INDEX` values of ``obj``."""
+    return [str((obj.get("metadata") or {}).get("namespace") or "")]
+
+
 class Lister(Protocol):
     """Read access to cached objects by ``namespace/name`` (or ``name``)."""
 
@@ -31,6 +42,13 @@ class Lister(Protocol):
 
     def list(self) -> list[Obj]:
         """Every cached object."""
+
+
+class NamespacedLister(Lister, Protocol):
+    """A :class:`Lister` that also finds a namespace's objects without a scan."""
+
+    def by_index(self, name: str, value: str) -> list[Obj]:
+        """The objects index ``name`` files under ``value`` (:data:`NAMESPACE_INDEX`)."""
 
 
 class StaticLister:
@@ -47,6 +65,12 @@ class StaticLister:
         """Every object."""
         return [*self._objects.values()]
 
+    def by_index(self, name: str, value: str) -> builtins.list[Obj]:
+        """The objects in namespace ``value`` (only :data:`NAMESPACE_INDEX` exists)."""
+        if name != NAMESPACE_INDEX:
+            raise KeyError(name)
+        return [o for o in self._objects.values() if index_by_namespace(o) == [value]]
+
     def put(self, obj: Obj) -> None:
         """Add or replace an object."""
         self._objects[object_key(obj)] = obj
@@ -62,6 +86,11 @@ class Listers:
     storage_classes: Lister = field(default_factory=StaticLister)
     pdbs: Lister = field(default_factory=StaticLister)
     pods: Lister = field(default_factory=StaticLister)
+    # What PodTopologySpread's system default constraints select a pod's siblings by.
+    services: NamespacedLister = field(default_factory=StaticLister)
+    replication_controllers: Lister = field(default_factory=StaticLister)
+    replica_sets: Lister = field(default_factory=StaticLister)
+    stateful_sets: Lister = field(default_factory=StaticLister)
 
 
 @dataclass(slots=True)

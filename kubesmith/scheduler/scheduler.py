@@ -114,7 +114,14 @@ class Scheduler:
             weights=DEFAULT_WEIGHTS, nominator=self.queue, node_lookup=self.cache.node,
             percentage_of_nodes_to_score=percentage_of_nodes_to_score, rng=rng)
         self.handle.framework = self.framework
+        self.max_in_flight_binds = max_in_flight_binds
         self._bind_slots = asyncio.Semaphore(max_in_flight_binds)
+        # Bindings in flight, and whether the binding pipeline has capacity to spare: it
+        # has not while at least half the slots are taken (a burst).
+        self._binds_in_flight = 0
+        self._busy_from = max(1, max_in_flight_binds // 2)
+        self._bindings_spare = asyncio.Event()
+        self._bindings_spare.set()
         # Status writes of failed pods: a burst of thousands must not open thousands of
         # connections at once.
         self._status_slots = asyncio.Semaphore(16)
@@ -224,6 +231,11 @@ class Scheduler:
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+            # A binding task cancelled before it started never released its slot: start
+            # the next run (a regained leadership) with a free pipeline.
+            self._bind_slots = asyncio.Semaphore(self.max_in_flight_binds)
+            self._binds_in_flight = 0
+            self._bindings_spare.set()
 
     async def schedule_one(self) -> None:
         """One scheduling cycle (see the module docstring)."""
@@ -265,8 +277,17 @@ class Scheduler:
             return
         self.queue.done(pod.key)
         self.queue.delete_nominated(pod.key)
+        self._binds_in_flight += 1
+        if self._binds_in_flight >= self._busy_from:
+            self._bindings_spare.clear()
         await self._bind_slots.acquire()
         self._spawn(self._binding_cycle(qp, state, node), f"bind-{pod.key}")
+
+    async def bindings_spare(self) -> None:
+        """Return once the binding pipeline has capacity to spare. The Scheduled Event
+        writers wait here (all but one), so in a burst the Events follow the bindings
+        instead of taking half the API server's time from them; none is dropped."""
+        await self._bindings_spare.wait()
 
     def _spawn(self, coro: Any, name: str) -> None:
         task: asyncio.Task[None] = asyncio.create_task(coro, name=name)
@@ -288,6 +309,9 @@ class Scheduler:
             status, what = Status(Code.ERROR, (str(exc),), "DefaultBinder"), "Bind"
         finally:
             self._bind_slots.release()
+            self._binds_in_flight -= 1
+            if self._binds_in_flight < self._busy_from:
+                self._bindings_spare.set()
         if status is None:
             self.bound += 1
             if self.recorder is not None:

@@ -243,6 +243,18 @@ _SYSTEM: tuple[RoleSpec, ...] = (
     RoleSpec("system:node-bootstrapper", (
         rule(("create", "get", "list", "watch"), CERTIFICATES, "certificatesigningrequests"),
     )),
+    # Whose node client certificate requests are approved automatically: anyone may ask
+    # for any node's (bootstrapping), or a node for its own (renewal).
+    RoleSpec("system:certificates.k8s.io:certificatesigningrequests:nodeclient", (
+        rule("create", CERTIFICATES, "certificatesigningrequests/nodeclient"),
+    )),
+    RoleSpec("system:certificates.k8s.io:certificatesigningrequests:selfnodeclient", (
+        rule("create", CERTIFICATES, "certificatesigningrequests/selfnodeclient"),
+    )),
+    *(RoleSpec(f"system:certificates.k8s.io:{signer}-approver", (
+        rule("approve", CERTIFICATES, "signers", names=[f"kubernetes.io/{signer}"]),
+    )) for signer in ("kube-apiserver-client", "kube-apiserver-client-kubelet",
+                      "kubelet-serving")),
     RoleSpec("system:kubelet-api-admin", (
         rule(READ, CORE, "nodes"),
         rule("proxy", CORE, "nodes"),
@@ -459,6 +471,15 @@ _BINDINGS: tuple[BindingSpec, ...] = (
     BindingSpec("system:node"),
     BindingSpec("system:service-account-issuer-discovery",
                 groups=("system:serviceaccounts",)),
+    # TLS bootstrapping, bound as kubeadm binds it (upstream binds nothing here): holders
+    # of a bootstrap token (Secrets an administrator creates) may file CSRs and have node
+    # client certificates approved; nodes may renew their own.
+    BindingSpec("kubesmith:kubelet-bootstrap", groups=("system:bootstrappers",),
+                role="system:node-bootstrapper"),
+    BindingSpec("kubesmith:node-autoapprove-bootstrap", groups=("system:bootstrappers",),
+                role="system:certificates.k8s.io:certificatesigningrequests:nodeclient"),
+    BindingSpec("kubesmith:node-autoapprove-certificate-rotation", groups=("system:nodes",),
+                role="system:certificates.k8s.io:certificatesigningrequests:selfnodeclient"),
     *(BindingSpec(role.name,
                   service_accounts=(("kube-system", role.name[len(CONTROLLER_PREFIX):]),))
       for role in _CONTROLLERS),

@@ -1,5 +1,7 @@
 """DefaultBinder: binds through the ``pods/binding`` subresource, as every scheduler
-does (the API server sets ``spec.nodeName`` and the PodScheduled condition)."""
+does (the API server sets ``spec.nodeName`` and the PodScheduled condition). Bindings are
+the scheduler's most frequent request, so they go over the client's lean keep-alive
+connections (:meth:`~kubesmith.client.rest.Client.lean_request`)."""
 
 from __future__ import annotations
 
@@ -34,8 +36,8 @@ class DefaultBinder(BindPlugin):
         if client is None:
             return error("no API client to bind with")
         try:
-            await client.request("POST", PODS.path(pod.namespace, pod.name, "binding"),
-                                 body=binding_body(pod, node_name))
+            await client.lean_request("POST", PODS.path(pod.namespace, pod.name, "binding"),
+                                      body=binding_body(pod, node_name))
         except ApiError as exc:
             return error(exc.message or f"binding failed with HTTP {exc.code}")
         return None

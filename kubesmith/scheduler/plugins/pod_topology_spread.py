@@ -4,8 +4,10 @@ many matching pods their domain already has.
 
 PreFilter counts the matching pods per topology value once per pod (walking the nodes
 eligible under ``nodeAffinityPolicy`` / ``nodeTaintsPolicy``); Filter is a dictionary
-lookup per constraint. Upstream's system default constraints (spreading pods of the same
-Service/ReplicaSet when they declare none) are not applied.
+lookup per constraint. A pod that declares no constraints is scored with upstream's system
+defaults (:mod:`kubesmith.scheduler.spreading`: hostname maxSkew 3 and zone maxSkew 5,
+both ``ScheduleAnyway``, among the pods of its Services and controller); with those, nodes
+missing a zone label are still scored by hostname instead of being ignored.
 """
 
 from __future__ import annotations
@@ -30,10 +32,10 @@ from kubesmith.scheduler.handle import Handle
 from kubesmith.scheduler.matching import NO_EXECUTE, NO_SCHEDULE, first_untolerated
 from kubesmith.scheduler.nodeinfo import NodeInfo
 from kubesmith.scheduler.podinfo import PodInfo, SpreadConstraint
+from kubesmith.scheduler.spreading import HOSTNAME_LABEL, default_constraints
 
 ERR_CONSTRAINTS = "node(s) didn't match pod topology spread constraints"
 ERR_MISSING_LABEL = ERR_CONSTRAINTS + " (missing required label)"
-HOSTNAME_LABEL = "kubernetes.io/hostname"
 
 _PRE_FILTER_KEY = "PreFilterPodTopologySpread"
 _PRE_SCORE_KEY = "PreScorePodTopologySpread"
@@ -83,17 +85,20 @@ class _FilterState:
 
 
 class _ScoreState:
-    __slots__ = ("constraints", "ignored", "pair_counts", "weights")
+    """Per soft constraint: topology value -> matching pods (hostname ones are counted
+    per node while scoring), and the constraint's normalizing weight."""
+
+    __slots__ = ("constraints", "counts", "ignored", "weights")
 
     def __init__(self, constraints: tuple[SpreadConstraint, ...]) -> None:
         self.constraints = constraints
         self.ignored: set[str] = set()
-        self.pair_counts: dict[tuple[str, str], int] = {}
+        self.counts: list[dict[str, int]] = [{} for _ in constraints]
         self.weights: list[float] = []
 
 
 class PodTopologySpread(PreFilterPlugin, FilterPlugin, PreScorePlugin, ScorePlugin):
-    """Upstream's PodTopologySpread plugin (explicit constraints)."""
+    """Upstream's PodTopologySpread plugin (explicit and system default constraints)."""
 
     name = "PodTopologySpread"
 
@@ -158,37 +163,37 @@ class PodTopologySpread(PreFilterPlugin, FilterPlugin, PreScorePlugin, ScorePlug
 
     def pre_score(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]
                   ) -> Status | None:
-        """Count matching pods per topology pair of the candidate nodes' domains."""
-        constraints = tuple(c for c in pod.spread_constraints if not c.hard)
+        """Count matching pods per topology value of the candidate nodes' domains."""
+        own = bool(pod.spread_constraints)
+        constraints = tuple(c for c in pod.spread_constraints if not c.hard) if own \
+            else default_constraints(pod, self.handle.listers)
         if not constraints:
             return SKIP
+        # Only a pod's own constraints need every topology label on a node; the system
+        # defaults still spread by hostname over nodes that have no zone.
+        require_all = own
         s = _ScoreState(constraints)
-        sizes = [0] * len(constraints)
         for node in nodes:
-            if not _has_all_keys(node, constraints):
+            if require_all and not _has_all_keys(node, constraints):
                 s.ignored.add(node.name)
                 continue
             for i, c in enumerate(constraints):
-                if c.topology_key == HOSTNAME_LABEL:
-                    continue
-                pair = (c.topology_key, node.labels[c.topology_key])
-                if pair not in s.pair_counts:
-                    s.pair_counts[pair] = 0
-                    sizes[i] += 1
+                if c.topology_key != HOSTNAME_LABEL:
+                    s.counts[i].setdefault(node.labels.get(c.topology_key, ""), 0)
         for i, c in enumerate(constraints):
             size = len(nodes) - len(s.ignored) if c.topology_key == HOSTNAME_LABEL \
-                else sizes[i]
+                else len(s.counts[i])
             s.weights.append(math.log(size + 2))
-        if s.pair_counts:
+        if any(s.counts):
             for node in self.handle.cache.node_list:
-                if not _has_all_keys(node, constraints):
+                if require_all and not _has_all_keys(node, constraints):
                     continue
-                for c in constraints:
-                    if c.topology_key == HOSTNAME_LABEL or not _included(c, pod, node):
+                for i, c in enumerate(constraints):
+                    counts = s.counts[i]
+                    value = node.labels.get(c.topology_key, "")
+                    if value not in counts or not _included(c, pod, node):
                         continue
-                    pair = (c.topology_key, node.labels[c.topology_key])
-                    if pair in s.pair_counts:
-                        s.pair_counts[pair] += _count_matching(node, c, pod.namespace)
+                    counts[value] += _count_matching(node, c, pod.namespace)
         state.data[_PRE_SCORE_KEY] = s
         return None
 
@@ -205,7 +210,7 @@ class PodTopologySpread(PreFilterPlugin, FilterPlugin, PreScorePlugin, ScorePlug
             if c.topology_key == HOSTNAME_LABEL:
                 count = _count_matching(node, c, pod.namespace)
             else:
-                count = s.pair_counts.get((c.topology_key, value), 0)
+                count = s.counts[i].get(value, 0)
             total += count * s.weights[i] + (c.max_skew - 1)
         return round(total)
 

@@ -24,6 +24,7 @@ from kubesmith.hollow import (
     run_hollow_nodes,
 )
 from kubesmith.hollow.clock import parse_api_time
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -37,19 +38,6 @@ async def kubectl(server: Any, *args: str, input: str | None = None,
 
 async def get_json(server: Any, *args: str) -> Any:
     return json.loads((await kubectl(server, "get", *args, "-o", "json")).stdout)
-
-
-async def eventually(probe: Callable[[], Awaitable[T | None]], what: str,
-                     within: float = 20.0) -> T:
-    """Poll ``probe`` until it returns something truthy (for at most ``within`` s)."""
-    deadline = time.monotonic() + within
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = await probe()
-        if last:
-            return last
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
 
 
 @contextlib.asynccontextmanager
