@@ -139,7 +139,10 @@ def node_endpoint(node: Obj) -> AgentEndpoint:
             break
     else:
         known = [f"{k}:{v}" for k, v in addresses.items()]
-        raise errors.internal_error(f"no preferred addresses found; known addresses: {known}")
+        # Upstream answers 500 here; the server is fine, the node is not reachable (yet):
+        # a 503 tells clients to retry, as they should while the agent registers.
+        raise errors.service_unavailable(
+            f"no preferred addresses found; known addresses: {known}")
     port = ((status.get("daemonEndpoints") or {}).get("kubeletEndpoint") or {}).get("Port")
     return AgentEndpoint(host, int(port) if port else KUBELET_PORT)
 

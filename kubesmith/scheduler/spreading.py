@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from kubesmith.api.selectors import (
+    EVERYTHING,
     LabelSelector,
     Requirement,
     SelectorError,
@@ -59,7 +60,7 @@ def sibling_selector(pod: PodInfo, listers: Listers) -> LabelSelector:
     requirements: list[Requirement] = [*label_selector_from_set(label_set).requirements]
     owner = controller_reference(pod.pod)
     if owner is None:
-        return LabelSelector(requirements)
+        return LabelSelector(requirements) if requirements else EVERYTHING
     kind = (str(owner.get("apiVersion") or ""), str(owner.get("kind") or ""))
     key = f"{pod.namespace}/{owner.get('name') or ''}"
     if kind == _RC:

@@ -68,7 +68,11 @@ async def test_no_request_causes_a_500(api_server: Any, tmp_path: Path) -> None:
             async with http.request(method, api_server.url + url, data=body,
                                     headers={"Content-Type": ctype}) as resp:
                 text = await resp.text()
-                if resp.status >= 500:
+                # A proxy to a node whose agent cannot be reached answers 503: the body
+                # was never looked at, the node is unavailable (not a server fault).
+                unreachable = url.split("?")[0].endswith("/proxy") and resp.status == 503 and \
+                    json.loads(text).get("reason") == "ServiceUnavailable"
+                if resp.status >= 500 and not unreachable:
                     failures.append(f"{method} {url} [{ctype}] {body[:40]!r} -> "
                                     f"{resp.status} {text[:200]}")
                 elif resp.status >= 400:
