@@ -12,19 +12,16 @@ makes short links to reach 128 layers; relative 64-hex names reach about 60).
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import os
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-_MNT_DETACH = 2
+from kubesmith.agent.libc import MNT_DETACH as _MNT_DETACH
+from kubesmith.agent.libc import libc as _libc
+
 _PAGE = 4096
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
-                        ctypes.c_char_p]
-_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
 
 
 class MountError(OSError):

@@ -23,6 +23,8 @@ import os
 import shutil
 from pathlib import Path
 
+from kubesmith.agent.libc import MNT_DETACH
+from kubesmith.agent.libc import libc as _libc
 from kubesmith.agent.runtime.errors import RuntimeFailure
 
 NET, IPC, UTS = "net", "ipc", "uts"
@@ -32,12 +34,7 @@ SHM_SIZE = "65536k"
 MS_NOSUID = 0x2
 MS_NODEV = 0x4
 MS_NOEXEC = 0x8
-MNT_DETACH = 0x2
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
-                        ctypes.c_char_p]
-_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
 
 # Runs inside the new namespaces: "$1" is the hostname ("" keeps the host's, when the UTS
 # namespace is not new), "$2" is "lo" when the network namespace is new.

@@ -13,18 +13,16 @@ import errno
 import os
 from pathlib import Path
 
+from kubesmith.agent.libc import MNT_DETACH
+from kubesmith.agent.libc import libc as _libc
+
 MS_RDONLY = 0x1
 MS_NOSUID = 0x2
 MS_NODEV = 0x4
 MS_BIND = 0x1000
 MS_REC = 0x4000
 MS_SHARED = 1 << 20
-MNT_DETACH = 0x2
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
-                        ctypes.c_char_p]
-_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
 
 
 def _check(result: int, what: str, target: str) -> None:
