@@ -11,7 +11,7 @@ from pathlib import Path
 
 from kubesmith.agent.paths import AgentPaths
 from kubesmith.agent.pods.manager import PodManager
-from kubesmith.agent.pods.state import PodState
+from kubesmith.agent.pods.state import PodState, find_container
 from kubesmith.agent.runtime.runtime import Runtime
 from kubesmith.agent.server.interfaces import (
     ContainerLogFiles,
@@ -19,16 +19,6 @@ from kubesmith.agent.server.interfaces import (
     ExecSession,
     PodRef,
 )
-from kubesmith.api.types import Obj
-
-
-def _spec_container(pod: Obj, name: str) -> Obj | None:
-    spec = pod.get("spec") or {}
-    for group in ("containers", "initContainers"):
-        for container in spec.get(group) or []:
-            if container.get("name") == name:
-                return dict(container)
-    return None
 
 
 class AgentStreams:
@@ -52,9 +42,10 @@ class AgentStreams:
         if state is None or state.pod is None:
             return None
         runs = state.runs.get(container)
-        spec = _spec_container(state.pod, container)
-        if not runs or spec is None or runs[0].state != "running":
+        found = find_container(state.pod, container)
+        if not runs or found is None or runs[0].state != "running":
             return None
+        spec = found[0]
         return ContainerRef(id=runs[0].id, pod_uid=state.uid, tty=bool(spec.get("tty")),
                             stdin=bool(spec.get("stdin")))
 
@@ -77,7 +68,7 @@ class AgentStreams:
     async def container_logs(self, namespace: str, pod: str, container: str
                              ) -> ContainerLogFiles | None:
         state = self._state(namespace, pod)
-        if state is None or state.pod is None or _spec_container(state.pod, container) is None:
+        if state is None or state.pod is None or find_container(state.pod, container) is None:
             return None
         runs = state.runs.get(container) or []
         if not runs:
